@@ -1,0 +1,16 @@
+"""keras_mixer: all-MLP vision models (MLP-Mixer, ResMLP) for Keras 3.
+
+Example:
+
+>>> import keras_mixer
+>>> model = keras_mixer.ResMLP12(input_shape=(64, 64, 3), classes=10)
+>>> model.output_shape
+(None, 10)
+"""
+
+from keras_mixer import layers
+from keras_mixer import models
+from keras_mixer.models import *  # noqa: F401,F403  (the keras.applications-style builders)
+from keras_mixer.version import __version__
+
+__all__ = ["layers", "models", "__version__"] + models.__all__

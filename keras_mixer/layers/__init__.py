@@ -1,0 +1,17 @@
+"""Keras layers of the all-MLP vision models, written with `keras.ops` only."""
+
+from keras_mixer.layers.affine import Affine
+from keras_mixer.layers.channel_mixing import ChannelMixing
+from keras_mixer.layers.drop_path import DropPath
+from keras_mixer.layers.mixer_block import MixerBlock
+from keras_mixer.layers.patch_embedding import PatchEmbedding
+from keras_mixer.layers.token_mixing import TokenMixing
+
+__all__ = [
+    "Affine",
+    "ChannelMixing",
+    "DropPath",
+    "MixerBlock",
+    "PatchEmbedding",
+    "TokenMixing",
+]

@@ -1,0 +1,41 @@
+"""Stochastic depth: drop a whole residual branch per sample while training."""
+
+import keras
+
+
+@keras.saving.register_keras_serializable(package="keras_mixer")
+class DropPath(keras.layers.Dropout):
+    """Stochastic depth (Huang et al. 2016), a.k.a. drop-path.
+
+    During training each sample's branch output is zeroed with probability
+    `rate` and the survivors are scaled by `1 / (1 - rate)`; at inference it
+    is the identity. It is Keras' `Dropout` with one mask entry per sample
+    (`noise_shape = (batch, 1, ..., 1)`), so it inherits Dropout's seeding and
+    backend support.
+
+    Args:
+        rate: float in [0, 1), the probability of dropping a sample's branch.
+        seed: optional int for reproducible masks.
+        **kwargs: base layer arguments.
+
+    Example:
+
+    >>> import numpy as np, keras_mixer
+    >>> drop = keras_mixer.layers.DropPath(0.5, seed=0)
+    >>> y = np.asarray(drop(np.ones((8, 4, 3), "float32"), training=True))
+    >>> sorted({float(v) for v in y.reshape(8, -1).max(axis=1)} - {0.0})
+    [2.0]
+    """
+
+    def __init__(self, rate, seed=None, **kwargs):
+        kwargs.pop("noise_shape", None)
+        super().__init__(rate, seed=seed, **kwargs)
+
+    def build(self, input_shape):
+        self.noise_shape = (None,) + (1,) * (len(input_shape) - 1)
+        super().build(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("noise_shape", None)
+        return config

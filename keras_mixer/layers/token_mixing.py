@@ -1,0 +1,108 @@
+"""Mixing across the token (patch) axis: Mixer's token MLP or ResMLP's linear map."""
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="keras_mixer")
+class TokenMixing(keras.layers.Layer):
+    """Mixes information across tokens, shared over channels.
+
+    With `hidden_dim=None` it is ResMLP's single linear map `A` (S x S, with
+    bias) applied along the token axis; with an integer `hidden_dim` (D_S) it is
+    MLP-Mixer's token-mixing MLP `W2 . GELU(W1 . x)` along the token axis. The
+    number of tokens S is read from the input shape when the layer is built.
+
+    Both maps are `EinsumDense` layers contracting the token axis directly, so
+    no transpose of the `(B, S, C)` token table is materialised. Kernels are
+    stored `(in, out)`: `fc1` is `(S, D_S)`, `fc2` `(D_S, S)`, and ResMLP's
+    `linear` is `(S, S)` with `linear.kernel[t, s] = A[s, t]`.
+
+    Args:
+        hidden_dim: None for the linear map, or int D_S for the MLP.
+        gelu_approximate: bool, tanh-approximated GELU (official Mixer weights)
+            instead of exact GELU (timm). Only used by the MLP form.
+        dropout_rate: dropout after the activation and after the output.
+        kernel_initializer, bias_initializer: initialisers of the maps.
+        **kwargs: base layer arguments.
+
+    Input shape: `(B, S, C)` with S known. Output shape: `(B, S, C)`.
+
+    Example:
+
+    >>> import numpy as np, keras_mixer
+    >>> mlp = keras_mixer.layers.TokenMixing(hidden_dim=256)
+    >>> tuple(mlp(np.zeros((2, 196, 512), "float32")).shape)
+    (2, 196, 512)
+    >>> linear = keras_mixer.layers.TokenMixing()  # ResMLP's A
+    >>> _ = linear(np.zeros((2, 196, 384), "float32"))
+    >>> tuple(linear.linear.kernel.shape)
+    (196, 196)
+    """
+
+    def __init__(
+        self,
+        hidden_dim=None,
+        gelu_approximate=False,
+        dropout_rate=0.0,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.hidden_dim = None if hidden_dim is None else int(hidden_dim)
+        self.gelu_approximate = bool(gelu_approximate)
+        self.dropout_rate = float(dropout_rate)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.dropout = keras.layers.Dropout(self.dropout_rate, dtype=self.dtype_policy)
+
+    def _token_map(self, equation, output_shape, bias_axes, name):
+        return keras.layers.EinsumDense(
+            equation,
+            output_shape=output_shape,
+            bias_axes=bias_axes,
+            kernel_initializer=self.kernel_initializer,
+            bias_initializer=self.bias_initializer,
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def build(self, input_shape):
+        if len(input_shape) != 3 or input_shape[1] is None:
+            raise ValueError(
+                f"TokenMixing expects a token table (batch, tokens, channels) with "
+                f"a known number of tokens, got shape {tuple(input_shape)}."
+            )
+        tokens = input_shape[1]
+        if self.hidden_dim is None:
+            self.linear = self._token_map("bsc,st->btc", (tokens, None), "t", "linear")
+            self.linear.build(input_shape)
+        else:
+            hidden_shape = (input_shape[0], self.hidden_dim, input_shape[2])
+            self.fc1 = self._token_map(
+                "bsc,sd->bdc", (self.hidden_dim, None), "d", "fc1"
+            )
+            self.fc2 = self._token_map("bdc,ds->bsc", (tokens, None), "s", "fc2")
+            self.fc1.build(input_shape)
+            self.fc2.build(hidden_shape)
+
+    def call(self, inputs, training=None):
+        if self.hidden_dim is None:
+            return self.linear(inputs)
+        hidden = ops.gelu(self.fc1(inputs), approximate=self.gelu_approximate)
+        hidden = self.dropout(hidden, training=training)
+        return self.dropout(self.fc2(hidden), training=training)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "hidden_dim": self.hidden_dim,
+            "gelu_approximate": self.gelu_approximate,
+            "dropout_rate": self.dropout_rate,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+        }
