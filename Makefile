@@ -1,0 +1,28 @@
+# `make demo` and `make test` work on a fresh clone with only Python installed.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+BACKENDS ?= tensorflow jax torch
+PYTEST_ARGS ?= -n 2
+
+.PHONY: venv demo test clean
+
+$(BIN)/keras-mixer: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $@
+
+venv: $(BIN)/keras-mixer
+
+demo: venv
+	KERAS_BACKEND=$${KERAS_BACKEND:-tensorflow} $(BIN)/keras-mixer demo
+
+test: venv
+	set -e; for backend in $(BACKENDS); do \
+		echo "=== tests on the $$backend backend ==="; \
+		KERAS_BACKEND=$$backend $(BIN)/python -m pytest $(PYTEST_ARGS) tests; \
+	done
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,160 @@
+"""Per layer: shapes, config and serialization round trips, a training step, mixed precision."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_mixer import layers
+
+from conftest import randomize_weights
+from conftest import relative_error
+
+TOKENS = (2, 16, 24)  # batch, S, C
+
+LAYER_CASES = {
+    "affine": (lambda: layers.Affine(alpha_init=0.5), TOKENS),
+    "layer_scale": (lambda: layers.Affine(alpha_init=1e-5, use_beta=False), TOKENS),
+    "drop_path": (lambda: layers.DropPath(0.3, seed=1), TOKENS),
+    "patch_embedding": (lambda: layers.PatchEmbedding(4, 24), (2, 16, 8, 3)),
+    "token_mixing_linear": (lambda: layers.TokenMixing(), TOKENS),
+    "token_mixing_mlp": (lambda: layers.TokenMixing(hidden_dim=8, gelu_approximate=True), TOKENS),
+    "channel_mixing": (lambda: layers.ChannelMixing(mlp_ratio=2), TOKENS),
+    "mixer_block": (lambda: layers.MixerBlock(token_mixing_dim=8, channel_mixing_dim=48), TOKENS),
+    "resmlp_block": (
+        lambda: layers.MixerBlock(norm="affine", layer_scale_init=0.1, drop_path_rate=0.1),
+        TOKENS,
+    ),
+}
+
+EXPECTED_OUTPUT_SHAPES = {"patch_embedding": (2, 8, 24)}
+
+
+def _inputs(shape, seed=0):
+    return np.random.default_rng(seed).normal(size=shape).astype("float32")
+
+
+def _model(make, shape):
+    inputs = keras.Input(shape[1:])
+    return keras.Model(inputs, make()(inputs))
+
+
+@pytest.mark.parametrize("case", sorted(LAYER_CASES))
+def test_output_shape(case):
+    make, shape = LAYER_CASES[case]
+    layer = make()
+    outputs = layer(_inputs(shape))
+    expected = EXPECTED_OUTPUT_SHAPES.get(case, shape)
+    assert tuple(outputs.shape) == expected
+    assert tuple(layer.compute_output_shape(shape)) == expected
+
+
+@pytest.mark.parametrize("case", sorted(LAYER_CASES))
+def test_config_round_trip_gives_same_outputs(case):
+    make, shape = LAYER_CASES[case]
+    model = randomize_weights(_model(make, shape))
+    clone = keras.Model.from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    layer = model.layers[-1]
+    assert layer.get_config() == clone.layers[-1].get_config()
+    x = _inputs(shape, seed=1)
+    np.testing.assert_allclose(clone(x), model(x), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", sorted(LAYER_CASES))
+def test_registered_serializable(case):
+    make, _ = LAYER_CASES[case]
+    layer = make()
+    serialized = keras.saving.serialize_keras_object(layer)
+    assert serialized["registered_name"].startswith("keras_mixer>")
+    restored = keras.saving.deserialize_keras_object(serialized)
+    assert type(restored) is type(layer)
+    assert restored.get_config() == layer.get_config()
+
+
+@pytest.mark.parametrize("case", sorted(LAYER_CASES))
+def test_one_training_step_changes_every_trainable_weight(case):
+    make, shape = LAYER_CASES[case]
+    model = _model(make, shape)
+    if not model.trainable_weights:
+        pytest.skip("layer without weights")
+    x = _inputs(shape)
+    target = _inputs((shape[0],) + model.output_shape[1:], seed=2)
+    before = [np.array(w) for w in model.trainable_weights]
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    loss = model.train_on_batch(x, target)
+    assert np.isfinite(loss)
+    for old, new in zip(before, model.trainable_weights):
+        assert not np.allclose(old, np.array(new)), new.path
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+@pytest.mark.parametrize("case", sorted(LAYER_CASES))
+def test_mixed_precision(case, policy):
+    keras.config.set_dtype_policy(policy)
+    make, shape = LAYER_CASES[case]
+    layer = make()
+    outputs = layer(_inputs(shape))
+    assert keras.backend.standardize_dtype(outputs.dtype) == policy.split("_")[1]
+    assert all(w.dtype == "float32" for w in layer.weights)
+    assert np.all(np.isfinite(np.asarray(keras.ops.cast(outputs, "float32"))))
+
+
+def test_drop_path_drops_whole_samples_and_keeps_expectation():
+    drop = layers.DropPath(0.25, seed=3)
+    x = np.ones((4000, 3, 5), "float32")
+    y = np.asarray(drop(x, training=True))
+    per_sample = y.reshape(4000, -1)
+    kept = np.unique(per_sample.min(1))
+    assert len(kept) == 2 and kept[0] == 0.0 and abs(kept[1] - 1.0 / 0.75) < 1e-6
+    assert np.all(per_sample.min(1) == per_sample.max(1))
+    assert abs(y.mean() - 1.0) < 0.05
+    np.testing.assert_array_equal(drop(x, training=False), x)
+
+
+def test_affine_is_diag_alpha_x_plus_beta():
+    layer = layers.Affine()
+    x = _inputs((2, 5, 4))
+    layer.build(x.shape)
+    layer.alpha.assign([1.0, 2.0, 3.0, 4.0])
+    layer.beta.assign([0.5, 0.0, -1.0, 2.0])
+    expected = x * np.array([1.0, 2.0, 3.0, 4.0]) + np.array([0.5, 0.0, -1.0, 2.0])
+    assert relative_error(layer(x), expected) < 1e-6
+
+
+def test_token_mixing_mixes_only_along_tokens():
+    layer = layers.TokenMixing()
+    x = _inputs((1, 6, 3))
+    randomize_weights(_model(lambda: layer, (1, 6, 3)), scale=0.5)
+    y = np.asarray(layer(x))
+    x_changed = x.copy()
+    x_changed[0, :, 1] += 1.0  # change one channel at every token
+    y_changed = np.asarray(layer(x_changed))
+    np.testing.assert_allclose(y_changed[0, :, [0, 2]], y[0, :, [0, 2]], atol=1e-6)
+    assert not np.allclose(y_changed[0, :, 1], y[0, :, 1])
+
+
+def test_gelu_forms_differ():
+    x = _inputs((1, 4, 8))
+    exact = layers.ChannelMixing(mlp_ratio=2, gelu_approximate=False)
+    approx = layers.ChannelMixing(mlp_ratio=2, gelu_approximate=True)
+    exact(x), approx(x)
+    approx.set_weights(exact.get_weights())
+    assert 0 < np.max(np.abs(np.asarray(exact(x)) - np.asarray(approx(x)))) < 1e-2
+
+
+@pytest.mark.parametrize(
+    "make, shape, message",
+    [
+        (lambda: layers.PatchEmbedding(4, 8), (1, 10, 8, 3), "height 10 is not a multiple"),
+        (lambda: layers.PatchEmbedding(4, 8), (1, 8, 6, 3), "width 6 is not a multiple"),
+        (lambda: layers.TokenMixing(), (1, 5), "token table"),
+    ],
+)
+def test_layers_reject_bad_shapes(make, shape, message):
+    with pytest.raises(ValueError, match=message):
+        make()(np.zeros(shape, "float32"))
+
+
+def test_mixer_block_rejects_unknown_norm():
+    with pytest.raises(ValueError, match="norm='batch_norm' is not supported"):
+        layers.MixerBlock(norm="batch_norm")
