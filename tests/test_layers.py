@@ -16,6 +16,7 @@ LAYER_CASES = {
     "layer_scale": (lambda: layers.Affine(alpha_init=1e-5, use_beta=False), TOKENS),
     "drop_path": (lambda: layers.DropPath(0.3, seed=1), TOKENS),
     "patch_embedding": (lambda: layers.PatchEmbedding(4, 24), (2, 16, 8, 3)),
+    "token_dense": (lambda: layers.TokenDense(5), TOKENS),
     "token_mixing_linear": (lambda: layers.TokenMixing(), TOKENS),
     "token_mixing_mlp": (lambda: layers.TokenMixing(hidden_dim=8, gelu_approximate=True), TOKENS),
     "channel_mixing": (lambda: layers.ChannelMixing(mlp_ratio=2), TOKENS),
@@ -26,7 +27,7 @@ LAYER_CASES = {
     ),
 }
 
-EXPECTED_OUTPUT_SHAPES = {"patch_embedding": (2, 8, 24)}
+EXPECTED_OUTPUT_SHAPES = {"patch_embedding": (2, 8, 24), "token_dense": (2, 5, 24)}
 
 
 def _inputs(shape, seed=0):
@@ -131,6 +132,20 @@ def test_token_mixing_mixes_only_along_tokens():
     y_changed = np.asarray(layer(x_changed))
     np.testing.assert_allclose(y_changed[0, :, [0, 2]], y[0, :, [0, 2]], atol=1e-6)
     assert not np.allclose(y_changed[0, :, 1], y[0, :, 1])
+
+
+@pytest.mark.parametrize("tokens, channels", [(6, 6), (6, 4), (4, 6)])
+def test_token_dense_bias_lands_on_the_token_axis(tokens, channels):
+    # Keras 3.15's TensorFlow add() puts a (units, 1) bias on the channel axis
+    # when units == channels; TokenDense must not depend on that broadcast.
+    layer = layers.TokenDense(tokens)
+    x = _inputs((2, tokens, channels))
+    layer.build(x.shape)
+    kernel = np.random.default_rng(1).normal(size=(tokens, tokens)).astype("float32")
+    layer.kernel.assign(kernel)
+    layer.bias.assign(np.arange(tokens, dtype="float32"))
+    expected = np.einsum("bsc,st->btc", x, kernel) + np.arange(tokens)[None, :, None]
+    assert relative_error(layer(x), expected) < 1e-6
 
 
 def test_gelu_forms_differ():

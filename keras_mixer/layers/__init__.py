@@ -5,6 +5,7 @@ from keras_mixer.layers.channel_mixing import ChannelMixing
 from keras_mixer.layers.drop_path import DropPath
 from keras_mixer.layers.mixer_block import MixerBlock
 from keras_mixer.layers.patch_embedding import PatchEmbedding
+from keras_mixer.layers.token_dense import TokenDense
 from keras_mixer.layers.token_mixing import TokenMixing
 
 __all__ = [
@@ -13,5 +14,6 @@ __all__ = [
     "DropPath",
     "MixerBlock",
     "PatchEmbedding",
+    "TokenDense",
     "TokenMixing",
 ]
