@@ -14,6 +14,7 @@ from keras_mixer.models import VARIANTS
 
 from conftest import random_images
 from conftest import randomize_weights
+from conftest import to_numpy
 from conftest import relative_error
 from reference import reference_forward
 
@@ -134,13 +135,13 @@ def test_preprocessing_takes_raw_uint8_or_float(family):
     )
     bare = SMALL_MODELS[family](include_preprocessing=False)
     bare.set_weights(model.get_weights())
-    scaled = np.asarray(model.get_layer("preprocessing")(images.astype("float32")))
+    scaled = to_numpy(model.get_layer("preprocessing")(images.astype("float32")))
     np.testing.assert_allclose(bare.predict(scaled, verbose=0), model.predict(images, verbose=0), rtol=1e-5)
 
 
 def test_mixer_preprocessing_maps_to_minus_one_one():
     layer = small_mixer().get_layer("preprocessing")
-    np.testing.assert_allclose(np.asarray(layer(np.array([[0.0, 127.5, 255.0]]))), [[-1.0, 0.0, 1.0]])
+    np.testing.assert_allclose(to_numpy(layer(np.array([[0.0, 127.5, 255.0]]))), [[-1.0, 0.0, 1.0]])
 
 
 def test_input_tensor():
@@ -154,11 +155,11 @@ def test_resmlp_initialisation_follows_the_paper():
     model = small_resmlp(embed_dim=64, input_shape=(32, 32, 3))
     block = model.get_layer("block_0")
     for kernel in (block.token_mixing.linear.kernel, block.channel_mixing.fc1.kernel):
-        values = np.asarray(kernel)
+        values = to_numpy(kernel)
         assert np.max(np.abs(values)) <= 0.04 + 1e-7  # truncated at two std
         assert 0.015 < values.std() < 0.02
-    np.testing.assert_array_equal(np.asarray(block.channel_mixing.fc1.bias), 0.0)
-    gamma = {depth: float(np.asarray(small_resmlp(depth=depth).get_layer("block_0").layer_scale1.alpha)[0]) for depth in (12, 24, 36)}
+    np.testing.assert_array_equal(to_numpy(block.channel_mixing.fc1.bias), 0.0)
+    gamma = {depth: float(to_numpy(small_resmlp(depth=depth).get_layer("block_0").layer_scale1.alpha)[0]) for depth in (12, 24, 36)}
     assert gamma == pytest.approx({12: 0.1, 24: 1e-5, 36: 1e-6})
     with keras.StatelessScope():
         b24 = keras_mixer.ResMLPB24(input_shape=(32, 32, 3))
@@ -166,7 +167,7 @@ def test_resmlp_initialisation_follows_the_paper():
 
 
 def test_mixer_head_starts_at_zero():
-    np.testing.assert_array_equal(np.asarray(small_mixer().get_layer("head").kernel), 0.0)
+    np.testing.assert_array_equal(to_numpy(small_mixer().get_layer("head").kernel), 0.0)
 
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])

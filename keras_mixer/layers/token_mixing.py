@@ -1,13 +1,13 @@
 """Mixing across the token (patch) axis: Mixer's token MLP or ResMLP's linear map."""
 
 import keras
-from keras import ops
 
+from keras_mixer.layers.mlp import MixingMLP
 from keras_mixer.layers.token_dense import TokenDense
 
 
 @keras.saving.register_keras_serializable(package="keras_mixer")
-class TokenMixing(keras.layers.Layer):
+class TokenMixing(MixingMLP):
     """Mixes information across tokens, shared over channels.
 
     With `hidden_dim=None` it is ResMLP's single linear map `A` (S x S, with
@@ -43,31 +43,8 @@ class TokenMixing(keras.layers.Layer):
     (196, 196)
     """
 
-    def __init__(
-        self,
-        hidden_dim=None,
-        gelu_approximate=False,
-        dropout_rate=0.0,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.hidden_dim = None if hidden_dim is None else int(hidden_dim)
-        self.gelu_approximate = bool(gelu_approximate)
-        self.dropout_rate = float(dropout_rate)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.dropout = keras.layers.Dropout(self.dropout_rate, dtype=self.dtype_policy)
-
     def _token_map(self, units, name):
-        return TokenDense(
-            units,
-            kernel_initializer=self.kernel_initializer,
-            bias_initializer=self.bias_initializer,
-            dtype=self.dtype_policy,
-            name=name,
-        )
+        return TokenDense(units, **self._linear_kwargs(name))
 
     def build(self, input_shape):
         if len(input_shape) != 3 or input_shape[1] is None:
@@ -88,19 +65,4 @@ class TokenMixing(keras.layers.Layer):
     def call(self, inputs, training=None):
         if self.hidden_dim is None:
             return self.linear(inputs)
-        hidden = ops.gelu(self.fc1(inputs), approximate=self.gelu_approximate)
-        hidden = self.dropout(hidden, training=training)
-        return self.dropout(self.fc2(hidden), training=training)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "hidden_dim": self.hidden_dim,
-            "gelu_approximate": self.gelu_approximate,
-            "dropout_rate": self.dropout_rate,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-        }
+        return self._mlp(inputs, training)
