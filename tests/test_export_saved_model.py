@@ -350,6 +350,19 @@ def test_rest_json_bodies(exported, loaded):
         check_outputs({name: [row[name] for row in predictions] for name in OUTPUTS}, exported["probabilities"])
 
 
+def test_onnx_with_a_dynamic_batch_axis(exported, tmp_path):
+    import onnxruntime
+
+    path = keras_mixer.export.export_onnx(exported["model"], str(tmp_path / "resmlp.onnx"))
+    session = onnxruntime.InferenceSession(path)
+    assert session.get_inputs()[0].shape == ["batch", SIZE, SIZE, 3]
+    for batch in (1, 3):
+        (probabilities,) = session.run(None, {"images": exported["images"][:batch]})
+        assert relative_error(probabilities, exported["probabilities"][:batch]) <= TOLERANCE
+    with pytest.raises(ValueError, match="already exists"):
+        keras_mixer.export.export_onnx(exported["model"], path)
+
+
 def test_concurrent_calls_give_identical_results(exported, loaded):
     function = loaded.signatures["serving_default"]
     batches = [random_images((1 + index % 4, SIZE, SIZE, 3), seed=10 + index) for index in range(8)]

@@ -26,6 +26,9 @@ def add_parser(subparsers):
     )
     parser.add_argument("--tflite", metavar="FILE", help="also write a .tflite file of serving_default")
     parser.add_argument("--onnx", metavar="FILE", help="also write an ONNX file")
+    parser.add_argument(
+        "--onnx-batch-size", type=int, help="fixed batch size of the ONNX file (default: dynamic; MLP-Mixer needs one)"
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -53,19 +56,23 @@ def load_model_file(path):
 def run(args):
     from keras_mixer.export import export_onnx
     from keras_mixer.export import export_saved_model
-    from keras_mixer.export import saved_model_to_tflite
+    from keras_mixer.export import export_tflite
+    from keras_mixer.export.onnx import check_onnx_batch_size
 
     for option, path in (("--tflite", args.tflite), ("--onnx", args.onnx)):
         if path and os.path.exists(path):
             raise ValueError(f"{option} {path!r} already exists; exports are never overwritten")
     labels = read_labels(args.labels) if args.labels else None
     model = load_model_file(args.model_file)
+    if args.onnx:
+        check_onnx_batch_size(model, args.onnx_batch_size)
     path = export_saved_model(
         model, args.base_dir, version=args.version, top_k=args.top_k, labels=labels, crop_ratio=args.crop_ratio
     )
     print(f"Exported SavedModel to {path} (signatures serving_default, serving_uint8, serving_bytes)")
     if args.tflite:
-        print(f"Wrote {saved_model_to_tflite(path, args.tflite)}")
+        arguments = {"top_k": args.top_k, "labels": labels, "crop_ratio": args.crop_ratio}
+        print(f"Wrote {export_tflite(model, args.tflite, **arguments)}")
     if args.onnx:
-        print(f"Wrote {export_onnx(model, args.onnx)}")
+        print(f"Wrote {export_onnx(model, args.onnx, args.onnx_batch_size)}")
     return 0

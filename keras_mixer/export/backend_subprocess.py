@@ -16,10 +16,13 @@ import tempfile
 
 import keras
 
+import keras_mixer
+
 # The steps a subprocess may run: name -> (module, function).
 STEPS = {
     "saved_model": ("keras_mixer.export.signatures", "write_serving_archive"),
     "onnx": ("keras_mixer.export.onnx", "write_onnx"),
+    "tflite": ("keras_mixer.export.tflite", "export_tflite"),
 }
 
 
@@ -32,7 +35,10 @@ def run_under_backend(backend, step, model, **arguments):
     with tempfile.TemporaryDirectory(prefix="keras_mixer-export-") as folder:
         model_path = os.path.join(folder, "model.keras")
         model.save(model_path)
-        environment = dict(os.environ, KERAS_BACKEND=backend)
+        # The subprocess imports this same keras_mixer, wherever it was imported from.
+        package_root = os.path.dirname(os.path.dirname(keras_mixer.__file__))
+        python_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+        environment = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=python_path)
         result = subprocess.run(
             [sys.executable, "-m", __name__, step, model_path, json.dumps(arguments)],
             env=environment,
@@ -47,11 +53,9 @@ def run_under_backend(backend, step, model, **arguments):
 def main(argv):
     import importlib
 
-    import keras_mixer  # noqa: F401  (registers the layers before loading)
-
     step, model_path, arguments = argv
     module_name, function_name = STEPS[step]
-    model = keras.saving.load_model(model_path, compile=False)
+    model = keras.saving.load_model(model_path, compile=False)  # keras_mixer's layers are registered
     getattr(importlib.import_module(module_name), function_name)(model, **json.loads(arguments))
 
 

@@ -7,15 +7,15 @@ from keras_mixer.export.signatures import check_classifier
 from keras_mixer.export.staging import staged
 
 
-def write_onnx(model, path):
+def write_onnx(model, path, batch_size=None):
     """Writes `model` as ONNX at `path` from the torch backend.
 
-    Input `images` float32 `(batch, H, W, C)` 0-255 pixels with a dynamic
-    batch axis; output `probabilities`.
+    Input `images` float32 `(batch, H, W, C)` 0-255 pixels (batch dynamic when
+    `batch_size` is None); output `probabilities`.
     """
     import onnx
 
-    spec = keras.InputSpec(shape=(None,) + tuple(model.input_shape[1:]), dtype="float32", name="images")
+    spec = keras.InputSpec(shape=(batch_size,) + tuple(model.input_shape[1:]), dtype="float32", name="images")
     model.export(path, format="onnx", input_signature=[spec], verbose=False)
     graph = onnx.load(path)
     (output,) = graph.graph.output
@@ -26,8 +26,25 @@ def write_onnx(model, path):
         onnx.save(graph, path)
 
 
-def export_onnx(model, path):
+def check_onnx_batch_size(model, batch_size):
+    """Raises a ValueError if `model` cannot be exported to ONNX with `batch_size`."""
+    if batch_size is None:
+        # Keras 3.15 traces LayerNormalization on torch with F.layer_norm, whose
+        # normalized_shape becomes a traced value once the batch axis is dynamic.
+        if any(isinstance(layer, keras.layers.LayerNormalization) for layer in model.layers):
+            raise ValueError(
+                f"Model {model.name!r} has LayerNormalization layers, which Keras' torch ONNX "
+                f"exporter cannot trace with a dynamic batch axis; pass a fixed batch_size."
+            )
+    elif isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r} is not supported; expected None or a positive integer.")
+
+
+def export_onnx(model, path, batch_size=None):
     """Exports `model` (any backend) to an ONNX file at `path`.
+
+    `batch_size` None gives a dynamic batch axis (ResMLP); MLP-Mixer, whose
+    LayerNorm Keras cannot trace that way, needs a fixed `batch_size`.
 
     Keras exports ONNX dependably from the torch backend (TorchScript
     exporter); from TensorFlow or JAX the model is rebuilt from its config
@@ -43,9 +60,10 @@ def export_onnx(model, path):
     '.onnx'
     """
     check_classifier(model)
+    check_onnx_batch_size(model, batch_size)
     with staged(path) as staging:
         if keras.config.backend() == "torch":
-            write_onnx(model, staging)
+            write_onnx(model, staging, batch_size)
         else:
-            run_under_backend("torch", "onnx", model, path=staging)
+            run_under_backend("torch", "onnx", model, path=staging, batch_size=batch_size)
     return path
