@@ -13,10 +13,15 @@ def write_onnx(model, path, batch_size=None):
     Input `images` float32 `(batch, H, W, C)` 0-255 pixels (batch dynamic when
     `batch_size` is None); output `probabilities`.
     """
+    import warnings
+
     import onnx
+    import torch
 
     spec = keras.InputSpec(shape=(batch_size,) + tuple(model.input_shape[1:]), dtype="float32", name="images")
-    model.export(path, format="onnx", input_signature=[spec], verbose=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # Keras' shape checks, traced as constants
+        model.export(path, format="onnx", input_signature=[spec], verbose=False)
     graph = onnx.load(path)
     (output,) = graph.graph.output
     if output.name != "probabilities":
