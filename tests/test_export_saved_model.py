@@ -96,6 +96,7 @@ def loaded(exported):
 
 
 def test_layout_is_tf_servings(exported):
+    assert keras_mixer.export_saved_model is export_saved_model
     assert exported["path"] == os.path.join(exported["base_dir"], "1")
     assert sorted(os.listdir(exported["base_dir"])) == ["1"]
     assert os.path.isfile(os.path.join(exported["path"], "saved_model.pb"))

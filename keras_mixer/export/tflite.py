@@ -99,6 +99,8 @@ def export_tflite(model, path, signature="serving_default", **saved_model_argume
     """
     from keras_mixer.export.saved_model import export_saved_model
 
+    if os.path.exists(path):
+        raise ValueError(f"{path!r} already exists; exports are never overwritten.")
     if keras.config.backend() != "tensorflow":
         run_under_backend("tensorflow", "tflite", model, path=path, signature=signature, **saved_model_arguments)
         return path
