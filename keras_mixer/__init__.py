@@ -8,9 +8,11 @@ Example:
 (None, 10)
 """
 
+from keras_mixer import export
 from keras_mixer import layers
 from keras_mixer import models
+from keras_mixer.export import export_saved_model
 from keras_mixer.models import *  # noqa: F401,F403  (the keras.applications-style builders)
 from keras_mixer.version import __version__
 
-__all__ = ["layers", "models", "__version__"] + models.__all__
+__all__ = ["export", "export_saved_model", "layers", "models", "__version__"] + models.__all__
