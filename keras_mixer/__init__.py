@@ -11,6 +11,7 @@ Example:
 from keras_mixer import layers
 from keras_mixer import models
 from keras_mixer.models import *  # noqa: F401,F403  (the keras.applications-style builders)
+from keras_mixer.reparameterization import reparameterize
 from keras_mixer.version import __version__
 
-__all__ = ["layers", "models", "__version__"] + models.__all__
+__all__ = ["layers", "models", "reparameterize", "__version__"] + models.__all__
