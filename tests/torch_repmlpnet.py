@@ -121,3 +121,47 @@ def randomize(module, seed=0):
                 values = values + 1.0
             tensor.copy_(values)
     return module.eval()
+
+
+def deploy_state_dict(model):
+    """The official deploy-form keys: each block's BNs and convs merged into `fc3` with bias.
+
+    Done the way the paper describes, independently of the Keras code: fold
+    each BN, convolve an identity batch with each branch's kernel to get its
+    FC, and sum.
+    """
+    state = {}
+    for name, tensor in model.state_dict().items():
+        if ".repmlp_block." in name and (".fc3" in name or ".repconv" in name):
+            continue
+        state[name] = tensor.numpy()
+    for stage_index, stage in enumerate(model.stages):
+        for unit_index, unit in enumerate(stage):
+            block = unit.repmlp_block
+            weight, bias = _merged_fc3(block)
+            prefix = f"stages.{stage_index}.{unit_index}.repmlp_block.fc3"
+            state[f"{prefix}.weight"] = weight.numpy()
+            state[f"{prefix}.bias"] = bias.numpy()
+    return state
+
+
+def _fold(weight, bn):
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return weight, scale, bn.bias - bn.running_mean * scale
+
+
+@torch.no_grad()
+def _merged_fc3(block):
+    s, p = block.size, block.sets
+    area = s * s
+    weight, scale, shift = _fold(block.fc3.weight, block.fc3_bn)
+    weight = weight * scale.repeat_interleave(area)[:, None, None, None]
+    bias = shift.repeat_interleave(area)
+    identity = torch.eye(area).repeat(1, p).reshape(area, p, s, s)
+    for k in block.kernels:
+        branch = getattr(block, f"repconv{k}")
+        kernel, scale, shift = _fold(branch.conv.weight, branch.bn)
+        response = F.conv2d(identity, kernel * scale[:, None, None, None], padding=k // 2, groups=p)
+        weight = weight + response.reshape(area, p * area).t().reshape(weight.shape)
+        bias = bias + shift.repeat_interleave(area)
+    return weight, bias
