@@ -101,3 +101,23 @@ def test_reparameterize_rejects_what_it_cannot_convert():
     inputs = keras.Input((4,))
     with pytest.raises(ValueError, match="has no RepMLPBlock"):
         keras_mixer.reparameterize(keras.Model(inputs, keras.layers.Dense(2)(inputs)))
+
+
+@pytest.mark.skipif(
+    keras.config.backend() != "tensorflow",
+    reason="torch: Keras 3.15 cannot export a SavedModel (BRIEF section 3); jax: the "
+    "export's top_k lowers to a StableHLO composite TF 2.21 cannot load (any model)",
+)
+def test_deploy_form_exports_a_saved_model(tmp_path):
+    import tensorflow as tf
+
+    from keras_mixer.export import export_saved_model
+
+    model = randomize_with_statistics(
+        keras_mixer.RepMLPNet(**SMALL, input_shape=(32, 32, 3), classes=5)
+    )
+    deployed = keras_mixer.reparameterize(model)
+    path = export_saved_model(deployed, os.path.join(tmp_path, "repmlpnet"))
+    x = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype("float32")
+    served = tf.saved_model.load(path).signatures["serving_default"](images=tf.constant(x))
+    assert relative_error(served["probabilities"].numpy(), _outputs(model, x)) <= 1e-5
