@@ -70,7 +70,7 @@ class RepMLPBlock(keras.layers.Layer):
 
     >>> import numpy as np, keras_mixer
     >>> block = keras_mixer.layers.RepMLPBlock(partition_size=4, num_sharesets=2)
-    >>> block(np.zeros((1, 8, 8, 6), "float32")).shape
+    >>> tuple(block(np.zeros((1, 8, 8, 6), "float32")).shape)
     (1, 8, 8, 6)
     >>> tuple(block.fc3_kernel.shape)
     (2, 16, 16)

@@ -119,7 +119,7 @@ def load_repmlpnet_state_dict(model, state_dict):
     >>> from keras_mixer.weights.repmlpnet_official import load_repmlpnet_state_dict
     >>> model = keras_mixer.RepMLPNet(channels=(8, 16), depths=(1, 1),
     ...     sharesets=(1, 4), partition_sizes=(4, 2), input_shape=(32, 32, 3))
-    >>> load_repmlpnet_state_dict(model, {})
+    >>> load_repmlpnet_state_dict(model, {})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     ValueError: State dict does not match model 'repmlpnet' ...
