@@ -23,8 +23,6 @@ def test_digits_split_is_fixed_and_held_out():
 
 
 def test_demo_trains_saves_exports_and_serves(backend, tmp_path, capsys):
-    if backend == "torch":
-        pytest.skip("SavedModel export from the torch backend arrives with the export issue")
     export_dir = tmp_path / "saved_models" / "digits_resmlp"
     args = ["demo", "--epochs", "1", "--output", str(tmp_path / "run"), "--export-dir", str(export_dir)]
     assert main(args) == 0

@@ -43,7 +43,5 @@ def test_every_public_builder_is_documented():
             assert obj.__doc__ and ">>>" in obj.__doc__, name
 
 
-def test_export_example(backend):
-    if backend == "torch":
-        pytest.skip("SavedModel export from the torch backend arrives with the export issue")
+def test_export_example():
     test_docstring_examples(export.export_saved_model)
