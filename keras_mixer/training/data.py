@@ -54,14 +54,16 @@ def _tfds(name, data_dir, download):
 
     try:
         builder = tfds.builder(name, data_dir=data_dir)
-    except Exception as error:  # TFDS raises its own DatasetNotFoundError
-        raise ValueError(f"Unknown TFDS dataset {name!r} ({error}).") from None
+    except tfds.core.DatasetNotFoundError:
+        raise ValueError(
+            f"Unknown TFDS dataset {name!r}; expected a name from tfds.list_builders()."
+        ) from None
     if download:
         builder.download_and_prepare()
     elif not builder.is_prepared():
         raise ValueError(
             f"TFDS dataset {name!r} is not prepared in {builder.data_dir!r} and "
-            f"downloading is off; prepare it there or pass --download."
+            f"downloading is off; prepare it there or pass download=True (--download)."
         )
     splits = builder.info.splits
     test_split = next((split for split in ("test", "validation") if split in splits), None)
@@ -125,8 +127,8 @@ def make_pipeline(dataset, image_size, batch_size, num_classes, *, training=Fals
 
     For training, the result is one stream of `epochs - start_epoch` epochs
     (use `steps_per_epoch` in `fit`), each reshuffled; the order of epoch `e`
-    depends only on `seed` and `e`, so a resumed run sees the same batches
-    as an uninterrupted one. Training batches are whole (the last partial batch is dropped); for
+    depends only on `seed` and `e`, so a resumed run and every worker see
+    the batches of an uninterrupted single process. Training batches are whole (the last partial batch is dropped); for
     evaluation it is one pass over every example.
 
     Args:
@@ -157,19 +159,32 @@ def make_pipeline(dataset, image_size, batch_size, num_classes, *, training=Fals
     if not training:
         return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
-    # Each pass of `repeat` reshuffles with the next seed of `seed`'s
-    # sequence, so epoch e gets the same order in every process; a resumed
-    # run skips the batches of the epochs it has done.
-    steps = int(dataset.cardinality()) // batch_size
-    stream = (
-        dataset.shuffle(4096, seed=seed, reshuffle_each_iteration=True)
+    # Each epoch is its own pipeline, shuffled with a seed of its own: its
+    # order depends on nothing else (not on how many iterators were made
+    # before, as `reshuffle_each_iteration` would), so every process and a
+    # resumed run see the same batches.
+    if not 0 <= start_epoch < epochs:
+        raise ValueError(
+            f"start_epoch={start_epoch} with epochs={epochs} is not supported; "
+            f"expected 0 <= start_epoch < epochs."
+        )
+    epochs_left = [
+        dataset.shuffle(4096, seed=seed * 100_003 + epoch, reshuffle_each_iteration=False)
         .batch(batch_size, drop_remainder=True)
-        .repeat(epochs)
-        .skip(start_epoch * steps)
-    )
+        for epoch in range(start_epoch, epochs)
+    ]
+    stream = _concatenate(epochs_left)
     if recipe is not None:
         stream = _augment(stream, recipe, seed)
     return stream.prefetch(tf.data.AUTOTUNE)
+
+
+def _concatenate(datasets):
+    """Concatenates as a balanced tree, so hundreds of epochs nest shallowly."""
+    if len(datasets) == 1:
+        return datasets[0]
+    middle = len(datasets) // 2
+    return _concatenate(datasets[:middle]).concatenate(_concatenate(datasets[middle:]))
 
 
 def _augment(dataset, recipe, seed):

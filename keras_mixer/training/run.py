@@ -45,11 +45,21 @@ def default_recipe(model_name):
     return "mixer" if model_name.startswith("mixer") else "deit"
 
 
+def check_model_name(model_name):
+    """Raises a ValueError unless `model_name` is a preset or a variant."""
+    from keras_mixer.models import VARIANTS
+
+    key = model_name.lower().replace("-", "_").replace("/", "")
+    if model_name not in PRESETS and key not in VARIANTS:
+        raise ValueError(f"Unknown model {model_name!r}; expected one of {model_names()}.")
+
+
 def build_model(model_name, image_size, classes, drop_path_rate=0.0):
     """Builds a preset (e.g. "resmlp_digits") or a named variant (e.g. "resmlp12")."""
     import keras_mixer
     from keras_mixer.models import get_model
 
+    check_model_name(model_name)
     common = dict(
         input_shape=(image_size, image_size, 3),
         classes=classes,
@@ -59,8 +69,6 @@ def build_model(model_name, image_size, classes, drop_path_rate=0.0):
         preset = PRESETS[model_name]
         family = getattr(keras_mixer, preset["family"])
         return family(**preset["kwargs"], name=model_name, **common)
-    if model_name.lower().replace("-", "_").replace("/", "") not in keras_mixer.models.VARIANTS:
-        raise ValueError(f"Unknown model {model_name!r}; expected one of {model_names()}.")
     return get_model(model_name, **common)
 
 
@@ -132,9 +140,8 @@ def train(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}={value!r} is not supported; expected a positive integer.")
     distribution.check_batch_size(batch_size)
+    check_model_name(model)
     image_size = image_size or default_image_size(model)
-    if model not in PRESETS:
-        build_model(model, image_size, 2)  # validates the name before loading data
     if teacher is not None and not os.path.isfile(teacher):
         raise FileNotFoundError(f"Teacher model {teacher!r} does not exist; expected a .keras file.")
 
