@@ -1,0 +1,198 @@
+"""One training run: data, model, recipe, distribution and callbacks put together.
+
+This is what `keras-mixer train` calls; it is plain `model.fit` underneath.
+"""
+
+import dataclasses
+import os
+
+import keras
+
+from keras_mixer.training.callbacks import completed_epochs
+from keras_mixer.training.callbacks import make_callbacks
+from keras_mixer.training.callbacks import worker_backup_dir
+from keras_mixer.training.data import load_image_data
+from keras_mixer.training.data import make_pipeline
+from keras_mixer.training.distribution import get_distribution
+from keras_mixer.training.multi_worker import patch_model_for_multi_worker
+from keras_mixer.training.recipes import get_recipe
+
+DEFAULT_MODEL = "resmlp_digits"
+# Small configurations for small images; any name of keras_mixer.models.VARIANTS works too.
+PRESETS = {
+    "resmlp_digits": {
+        "family": "ResMLP",
+        "image_size": 8,
+        "recipe": "digits",
+        "kwargs": {"patch_size": 2, "embed_dim": 128, "depth": 4, "layer_scale_init": 0.1},
+    },
+}
+
+
+def model_names():
+    from keras_mixer.models import VARIANTS
+
+    return sorted(PRESETS) + sorted(VARIANTS)
+
+
+def default_image_size(model_name):
+    return PRESETS[model_name]["image_size"] if model_name in PRESETS else 224
+
+
+def default_recipe(model_name):
+    if model_name in PRESETS:
+        return PRESETS[model_name]["recipe"]
+    return "mixer" if model_name.startswith("mixer") else "deit"
+
+
+def check_model_name(model_name):
+    """Raises a ValueError unless `model_name` is a preset or a variant."""
+    from keras_mixer.models import VARIANTS
+
+    key = model_name.lower().replace("-", "_").replace("/", "")
+    if model_name not in PRESETS and key not in VARIANTS:
+        raise ValueError(f"Unknown model {model_name!r}; expected one of {model_names()}.")
+
+
+def build_model(model_name, image_size, classes, drop_path_rate=0.0):
+    """Builds a preset (e.g. "resmlp_digits") or a named variant (e.g. "resmlp12")."""
+    import keras_mixer
+    from keras_mixer.models import get_model
+
+    check_model_name(model_name)
+    common = dict(
+        input_shape=(image_size, image_size, 3),
+        classes=classes,
+        drop_path_rate=drop_path_rate,
+    )
+    if model_name in PRESETS:
+        preset = PRESETS[model_name]
+        family = getattr(keras_mixer, preset["family"])
+        return family(**preset["kwargs"], name=model_name, **common)
+    return get_model(model_name, **common)
+
+
+def compile_model(model, recipe, steps_per_epoch, epochs, batch_size):
+    """Compiles with the recipe's optimizer, schedule and loss; under a
+    multi-worker strategy also applies the `fit` workaround (keras#20585)."""
+    model.compile(
+        optimizer=recipe.make_optimizer(steps_per_epoch, epochs, batch_size),
+        loss=recipe.make_loss(),
+        metrics=["accuracy"],
+    )
+    patch_model_for_multi_worker(model)
+    return model
+
+
+@dataclasses.dataclass
+class TrainResult:
+    model: object
+    history: dict
+    test_metrics: dict
+    distribution: object
+    saved_model_path: str | None
+    export_path: str | None
+
+
+def train(
+    model=DEFAULT_MODEL,
+    data="digits",
+    *,
+    epochs=None,
+    batch_size=None,
+    strategy="auto",
+    output_dir="runs/train",
+    recipe=None,
+    image_size=None,
+    seed=0,
+    data_dir=None,
+    download=False,
+    teacher=None,
+    export=None,
+    verbose="auto",
+    recipe_overrides=None,
+):
+    """Trains `model` on `data` with `fit`; resumes from `output_dir`'s backup.
+
+    Args:
+        model: a preset ("resmlp_digits") or a variant name ("resmlp12", ...).
+        data: "digits", "tfds:NAME" or "folder:PATH".
+        epochs, batch_size: default to the recipe's; `batch_size` is global.
+        strategy: see `get_distribution`.
+        output_dir: logs, backups, checkpoints, curves and the final model.
+        recipe: a recipe name ("digits", "deit", "mixer"); default by model.
+        image_size: side of the square model input; default by model.
+        seed: seeds weights, data order and augmentation.
+        data_dir, download: for TFDS (nothing is downloaded unless asked).
+        teacher: path of a `.keras` classifier for hard distillation.
+        export: folder for a TF Serving SavedModel of the trained model.
+        recipe_overrides: dict of `Recipe` fields to change.
+
+    Returns:
+        A `TrainResult`.
+    """
+    distribution = get_distribution(strategy)
+    recipe_name = recipe or default_recipe(model)
+    recipe = get_recipe(recipe_name, **(recipe_overrides or {}))
+    epochs = recipe.epochs if epochs is None else epochs
+    batch_size = recipe.batch_size if batch_size is None else batch_size
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}={value!r} is not supported; expected a positive integer.")
+    distribution.check_batch_size(batch_size)
+    check_model_name(model)
+    image_size = image_size or default_image_size(model)
+    if teacher is not None and not os.path.isfile(teacher):
+        raise FileNotFoundError(f"Teacher model {teacher!r} does not exist; expected a .keras file.")
+
+    images = load_image_data(data, (image_size, image_size), data_dir=data_dir,
+                             download=download, seed=seed)
+    steps = images.train_size // batch_size
+    if steps < 1:
+        raise ValueError(
+            f"batch size {batch_size} is larger than the {images.train_size} "
+            f"training images; expected at most {images.train_size}."
+        )
+    os.makedirs(output_dir, exist_ok=True)
+    start_epoch = completed_epochs(worker_backup_dir(output_dir, distribution.worker_index))
+    train_data = make_pipeline(
+        images.train, (image_size, image_size), batch_size, images.num_classes,
+        training=True, recipe=recipe, seed=seed, epochs=epochs, start_epoch=start_epoch,
+    )
+    test_data = make_pipeline(images.test, (image_size, image_size), batch_size,
+                              images.num_classes)
+
+    with distribution.scope():
+        keras.utils.set_random_seed(seed)
+        network = build_model(model, image_size, images.num_classes, recipe.drop_path_rate)
+        if teacher is not None:
+            from keras_mixer.training.distillation import HardDistillation
+
+            network = HardDistillation(network, keras.saving.load_model(teacher))
+        compile_model(network, recipe, steps, epochs, batch_size)
+    history = network.fit(
+        train_data,
+        epochs=epochs,
+        steps_per_epoch=steps,
+        validation_data=test_data,
+        callbacks=make_callbacks(output_dir, distribution),
+        verbose=verbose,
+        shuffle=False,  # the stream is shuffled per epoch, see make_pipeline
+    )
+    test_metrics = network.evaluate(test_data, return_dict=True, verbose=0)
+    trained = network.student if teacher is not None else network
+    export_path = None
+    # Every worker saves (non-chief copies under workers/, for checking that
+    # all workers agree); only the chief exports.
+    model_dir = output_dir
+    if not distribution.is_chief:
+        model_dir = os.path.join(output_dir, "workers", f"worker_{distribution.worker_index}")
+        os.makedirs(model_dir, exist_ok=True)
+    saved_model_path = os.path.join(model_dir, f"{trained.name}.keras")
+    trained.save(saved_model_path)
+    if distribution.is_chief and export:
+        from keras_mixer.export import export_saved_model
+
+        export_path = export_saved_model(trained, export)
+    return TrainResult(trained, history.history, test_metrics, distribution,
+                       saved_model_path, export_path)
