@@ -75,6 +75,7 @@ def _input_layer(input_shape, input_tensor):
 
 def build_isotropic_model(
     *,
+    family,
     patch_size,
     embed_dim,
     depth,
@@ -101,8 +102,10 @@ def build_isotropic_model(
     Stochastic depth grows linearly from 0 in the first block to
     `drop_path_rate` in the last. Everything that can be checked before
     building (weights path, pooling, classes, image size) is checked first.
+    `family` ("resmlp" or "mixer") with the sizes identifies official weights.
     """
-    validate_weights_argument(weights)
+    architecture = (family, patch_size, embed_dim, depth)
+    validate_weights_argument(weights, architecture)
     if pooling not in POOLINGS:
         raise ValueError(f"pooling={pooling!r} is not supported; expected one of {POOLINGS}.")
     if include_top:
@@ -151,7 +154,7 @@ def build_isotropic_model(
 
     source = inputs if input_tensor is None else keras.utils.get_source_inputs(inputs)
     model = keras.Model(source, outputs, name=name)
-    return load_weights(model, weights)
+    return load_weights(model, weights, architecture)
 
 
 _VARIANT_DOC = """Instantiates the {title} model ({paper}).
