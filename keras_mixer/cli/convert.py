@@ -25,22 +25,21 @@ def add_parser(subparsers):
     return parser
 
 
-def checkpoint_geometry(path, patch_size):
+def checkpoint_geometry(layout, state, path):
     """Returns `(input_shape, classes)` that a checkpoint was trained with."""
-    from keras_mixer.weights.foreign import read_layout
     from keras_mixer.weights.layouts import TRANSFORMS
     from keras_mixer.weights.resample import square_grid
 
-    layout, state = read_layout(path)
-    head_key, head_transform = layout.source_of("head/kernel")
-    if head_key not in state:
-        raise ValueError(f"{path!r} has no classification head ({head_key}); nothing to convert to.")
-    classes = TRANSFORMS[head_transform][1](state[head_key]).shape[-1]
-    token_key, _ = layout.source_of(
-        "block_0/token_mixing/fc2/bias" if layout.family == "mixer" else "block_0/token_mixing/linear/bias"
-    )
-    rows, cols = square_grid(state[token_key].shape[0])
-    return (rows * patch_size, cols * patch_size, 3), classes
+    def keras_shape(keras_path):
+        key, transform = layout.source_of(keras_path)
+        if key not in state:
+            raise ValueError(f"{path!r} has no {key!r}; cannot tell its geometry.")
+        return TRANSFORMS[transform][1](state[key]).shape
+
+    token_bias = "fc2/bias" if layout.family == "mixer" else "linear/bias"
+    rows, cols = square_grid(keras_shape(f"block_0/token_mixing/{token_bias}")[0])
+    patch_size = keras_shape("stem/proj/kernel")[0]
+    return (rows * patch_size, cols * patch_size, 3), keras_shape("head/kernel")[-1]
 
 
 def run(args):
@@ -60,11 +59,11 @@ def run(args):
     name = args.model.lower().replace("-", "_").replace("/", "")
     if name not in VARIANTS:
         raise ValueError(f"--model {args.model!r} is unknown; expected one of {sorted(VARIANTS)}.")
-    probe = get_model(name, input_shape=(32, 32, 3), include_preprocessing=False)
-    input_shape, classes = checkpoint_geometry(args.source, probe.get_layer("stem").patch_size)
+    layout, state = read_layout(args.source)
+    input_shape, classes = checkpoint_geometry(layout, state, args.source)
     kwargs, gelu = {}, None
     if name.startswith("mixer"):
-        gelu = read_layout(args.source)[0].gelu_approximate
+        gelu = layout.gelu_approximate
         kwargs["gelu_approximate"] = gelu
     model = get_model(name, input_shape=input_shape, classes=classes, **kwargs)
     load_weights(model, args.source)

@@ -44,41 +44,36 @@ class Layout:
         return None, None
 
 
-def _torch_linear(keras_layer, source):
-    return (
-        (f"{keras_layer}/kernel", f"{source}.weight", "linear"),
-        (f"{keras_layer}/bias", f"{source}.bias", "same"),
+def _pair(keras_layer, source, names, source_names, transforms, separator="."):
+    """Rules for the two weights of one layer (kernel/bias, gamma/beta, ...)."""
+    return tuple(
+        (f"{keras_layer}/{name}", f"{source}{separator}{source_name}", transform)
+        for name, source_name, transform in zip(names, source_names, transforms)
     )
 
 
-def _torch_token_linear(keras_layer, source):
-    return (
-        (f"{keras_layer}/kernel", f"{source}.weight", "linear"),
-        (f"{keras_layer}/bias", f"{source}.bias", "column"),
-    )
+def _torch_linear(keras_layer, source, bias="same"):
+    return _pair(keras_layer, source, ("kernel", "bias"), ("weight", "bias"), ("linear", bias))
 
 
 def _torch_stem(source):
-    return (
-        ("stem/proj/kernel", f"{source}.weight", "conv"),
-        ("stem/proj/bias", f"{source}.bias", "same"),
-    )
+    return _pair("stem/proj", source, ("kernel", "bias"), ("weight", "bias"), ("conv", "same"))
+
+
+def _torch_layer_norm(keras_layer, source):
+    return _pair(keras_layer, source, ("gamma", "beta"), ("weight", "bias"), ("same", "same"))
 
 
 def _affine(keras_layer, source):
-    return (
-        (f"{keras_layer}/alpha", f"{source}.alpha", "flat"),
-        (f"{keras_layer}/beta", f"{source}.beta", "flat"),
-    )
+    return _pair(keras_layer, source, ("alpha", "beta"), ("alpha", "beta"), ("flat", "flat"))
 
 
-def _flax(keras_layer, source, kind="dense", bias="same"):
-    names = ("kernel", "bias") if kind == "dense" else ("gamma", "beta")
-    sources = ("kernel", "bias") if kind == "dense" else ("scale", "bias")
-    return (
-        (f"{keras_layer}/{names[0]}", f"{source}/{sources[0]}", "same"),
-        (f"{keras_layer}/{names[1]}", f"{source}/{sources[1]}", bias),
-    )
+def _flax_dense(keras_layer, source, bias="same"):
+    return _pair(keras_layer, source, ("kernel", "bias"), ("kernel", "bias"), ("same", bias), "/")
+
+
+def _flax_norm(keras_layer, source):
+    return _pair(keras_layer, source, ("gamma", "beta"), ("scale", "bias"), ("same", "same"), "/")
 
 
 def _resmlp_rules(stem, token, channels, scale1, scale2):
@@ -86,7 +81,7 @@ def _resmlp_rules(stem, token, channels, scale1, scale2):
     return (
         *_torch_stem(stem),
         *_affine("block_{i}/norm1", f"{block}.norm1"),
-        *_torch_token_linear("block_{i}/token_mixing/linear", f"{block}.{token}"),
+        *_torch_linear("block_{i}/token_mixing/linear", f"{block}.{token}", "column"),
         *_affine("block_{i}/norm2", f"{block}.norm2"),
         *_torch_linear("block_{i}/channel_mixing/fc1", f"{block}.{channels}.fc1"),
         *_torch_linear("block_{i}/channel_mixing/fc2", f"{block}.{channels}.fc2"),
@@ -97,13 +92,6 @@ def _resmlp_rules(stem, token, channels, scale1, scale2):
     )
 
 
-def _torch_layer_norm(keras_layer, source):
-    return (
-        (f"{keras_layer}/gamma", f"{source}.weight", "same"),
-        (f"{keras_layer}/beta", f"{source}.bias", "same"),
-    )
-
-
 LAYOUTS = (
     Layout(
         "mixer_flax",
@@ -111,16 +99,15 @@ LAYOUTS = (
         "mixer",
         "stem/kernel",
         (
-            ("stem/proj/kernel", "stem/kernel", "same"),
-            ("stem/proj/bias", "stem/bias", "same"),
-            *_flax("block_{i}/norm1", "MixerBlock_{i}/LayerNorm_0", "norm"),
-            *_flax("block_{i}/token_mixing/fc1", "MixerBlock_{i}/token_mixing/Dense_0", bias="column"),
-            *_flax("block_{i}/token_mixing/fc2", "MixerBlock_{i}/token_mixing/Dense_1", bias="column"),
-            *_flax("block_{i}/norm2", "MixerBlock_{i}/LayerNorm_1", "norm"),
-            *_flax("block_{i}/channel_mixing/fc1", "MixerBlock_{i}/channel_mixing/Dense_0"),
-            *_flax("block_{i}/channel_mixing/fc2", "MixerBlock_{i}/channel_mixing/Dense_1"),
-            *_flax("norm", "pre_head_layer_norm", "norm"),
-            *_flax("head", "head"),
+            *_flax_dense("stem/proj", "stem"),
+            *_flax_norm("block_{i}/norm1", "MixerBlock_{i}/LayerNorm_0"),
+            *_flax_dense("block_{i}/token_mixing/fc1", "MixerBlock_{i}/token_mixing/Dense_0", "column"),
+            *_flax_dense("block_{i}/token_mixing/fc2", "MixerBlock_{i}/token_mixing/Dense_1", "column"),
+            *_flax_norm("block_{i}/norm2", "MixerBlock_{i}/LayerNorm_1"),
+            *_flax_dense("block_{i}/channel_mixing/fc1", "MixerBlock_{i}/channel_mixing/Dense_0"),
+            *_flax_dense("block_{i}/channel_mixing/fc2", "MixerBlock_{i}/channel_mixing/Dense_1"),
+            *_flax_norm("norm", "pre_head_layer_norm"),
+            *_flax_dense("head", "head"),
         ),
         gelu_approximate=True,
     ),
@@ -132,8 +119,8 @@ LAYOUTS = (
         (
             *_torch_stem("stem.proj"),
             *_torch_layer_norm("block_{i}/norm1", "blocks.{i}.norm1"),
-            *_torch_token_linear("block_{i}/token_mixing/fc1", "blocks.{i}.mlp_tokens.fc1"),
-            *_torch_token_linear("block_{i}/token_mixing/fc2", "blocks.{i}.mlp_tokens.fc2"),
+            *_torch_linear("block_{i}/token_mixing/fc1", "blocks.{i}.mlp_tokens.fc1", "column"),
+            *_torch_linear("block_{i}/token_mixing/fc2", "blocks.{i}.mlp_tokens.fc2", "column"),
             *_torch_layer_norm("block_{i}/norm2", "blocks.{i}.norm2"),
             *_torch_linear("block_{i}/channel_mixing/fc1", "blocks.{i}.mlp_channels.fc1"),
             *_torch_linear("block_{i}/channel_mixing/fc2", "blocks.{i}.mlp_channels.fc2"),

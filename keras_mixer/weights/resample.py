@@ -16,8 +16,8 @@ to 1), each token axis of a Keras kernel is mapped as:
 
 ResMLP's `A` (`linear`, `(S, S)`) has both sides; MLP-Mixer's `fc1` (`(S, D)`)
 reads tokens, `fc2` (`(D, S)`) and both token biases write them. The result
-is `upsample o A o downsample`: on an image enlarged by an integer factor it
-reproduces the checkpoint's map on the original grid.
+is `upsample o A o downsample`: a map that is smooth over image coordinates
+becomes the same map sampled on the new grid (tests/test_resolution.py).
 """
 
 import math
