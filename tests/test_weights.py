@@ -206,9 +206,11 @@ def test_other_classes_load_the_body_and_keep_a_fresh_head(npz_path, caplog):
 
 def test_keras_file_round_trip_resolution_and_head(tmp_path):
     source = randomize_weights(small_resmlp(), seed=1)
+    images = random_images((2, SIZE, SIZE, 3))
+    source.compile(optimizer="adam", loss="mse")  # the file then holds optimizer state too
+    source.fit(images, np.zeros((2, 5)), epochs=1, verbose=0)
     path = str(tmp_path / "resmlp.weights.h5")
     source.save_weights(path)
-    images = random_images((2, SIZE, SIZE, 3))
     same = small_resmlp(weights=path)
     np.testing.assert_allclose(same.predict(images, verbose=0), source.predict(images, verbose=0), rtol=1e-6)
     larger = small_resmlp(input_shape=(2 * SIZE, SIZE, 3), classes=3, weights=path)

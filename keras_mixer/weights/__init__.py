@@ -52,6 +52,11 @@ def validate_weights_argument(weights, architecture=None):
         raise ValueError(f"weights={path!r}: no such file.")
 
 
+def _is_keras_file(path):
+    """Keras weights are recognised by name too, so a broken one gets the HDF5 error."""
+    return path.endswith(".h5") or detect_format(path) == "keras"
+
+
 def gelu_approximate_for(weights, architecture):
     """The GELU form the weights were trained with: True (tanh), False (exact) or None.
 
@@ -65,7 +70,7 @@ def gelu_approximate_for(weights, architecture):
     path = os.fspath(weights)
     if path in TAGS:
         return find_entry(path, *architecture).gelu_approximate
-    if detect_format(path) == "keras":
+    if _is_keras_file(path):
         return gelu_approximate_of(path)
     return read_layout(path)[0].gelu_approximate
 
@@ -81,7 +86,7 @@ def load_weights(model, weights, architecture=None):
     path = os.fspath(weights)
     if path in TAGS:
         return load_keras_weights(model, converted_weights(find_entry(path, *architecture)))
-    if detect_format(path) == "keras":
+    if _is_keras_file(path):
         return load_keras_weights(model, path)
     return load_foreign_weights(model, path)
 

@@ -18,7 +18,7 @@ logger = logging.getLogger("keras_mixer")
 # Keys in both spellings: variable paths (`block_0/token_mixing/fc1/kernel`)
 # and `.weights.h5` dataset paths (`layers/mixer_block/token_mixing/fc1/vars/0`).
 TOKEN_KEY = re.compile(r"token_mixing/(linear|fc1|fc2)/(kernel|bias|vars/0|vars/1)$")
-HEAD_KEY = re.compile(r"^(head|layers/dense(_\d+)?)/(kernel|bias|vars/[01])$")
+HEAD_KEY = re.compile(r"^(head|layers/head|layers/dense(_\d+)?)/(kernel|bias|vars/[01])$")
 H5_WEIGHT_NAMES = {"vars/0": "kernel", "vars/1": "bias"}
 
 

@@ -21,11 +21,13 @@ GELU_ATTRIBUTE = "keras_mixer_gelu_approximate"
 
 
 def _read_h5(path, arrays=False):
-    """Returns `{dataset path: shape}` (or `: array`) for every array in an HDF5 file."""
+    """Returns `{dataset path: shape}` (or `: array`) for every layer weight in an
+    HDF5 file; optimizer state (`optimizer/...`, saved by a compiled model) is
+    not part of the model's weights and is left out."""
     contents = {}
 
     def visit(name, node):
-        if isinstance(node, h5py.Dataset):
+        if isinstance(node, h5py.Dataset) and name.startswith("layers/"):
             contents[name] = np.asarray(node) if arrays else tuple(node.shape)
 
     try:

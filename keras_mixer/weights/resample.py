@@ -2,22 +2,23 @@
 
 A token-mixing map is indexed by patch positions on a grid of
 `rows x cols = S` tokens, flattened row-major. Built at another input size,
-the grid changes and so must every token axis of its weights. With `M` the
-`(S', S)` bilinear resampling matrix from the checkpoint's grid to the new one
-(half-pixel centres; a triangle filter widened by the scale factor when
-shrinking, so every output is an average of the inputs it covers; rows sum
-to 1), each token axis of a Keras kernel is mapped as:
+the grid changes and so must every token axis of its weights. Resampling a
+grid uses `resize_matrix` on each side (linear interpolation when enlarging,
+area averaging when shrinking; every row sums to 1). With `U` the `(S', S)`
+matrix from the checkpoint's grid to the new one and `D` the `(S, S')`
+matrix back, a map `A` (tokens in -> tokens out) becomes `U A D`:
 
-- output side (tokens the map writes; its bias): `K' = K M^T`, `b' = M b`,
-  values at the new positions are interpolated;
-- input side (tokens the map reads): `K' = (S / S') M K`: the map's response
-  is treated as a density over the image, so its total weight over a region
-  is kept when that region holds more (or fewer) tokens.
+- output side (tokens the map writes; its bias): `K' = K U^T`, `b' = U b`;
+- input side (tokens the map reads): `K' = D^T K`. The new tokens are first
+  brought back to the checkpoint's grid, so the map's total weight over a
+  region of the image is kept whether that region holds more or fewer tokens
+  (each column of `D^T` sums to about `S / S'`).
 
 ResMLP's `A` (`linear`, `(S, S)`) has both sides; MLP-Mixer's `fc1` (`(S, D)`)
-reads tokens, `fc2` (`(D, S)`) and both token biases write them. The result
-is `upsample o A o downsample`: a map that is smooth over image coordinates
-becomes the same map sampled on the new grid (tests/test_resolution.py).
+reads tokens, `fc2` (`(D, S)`) and both token biases write them. A map that is
+smooth over image coordinates becomes the same map sampled on the new grid
+(tests/test_resolution.py). On an image enlarged by an integer factor, `D`
+(an area average) undoes the enlargement exactly.
 """
 
 import math
@@ -26,12 +27,20 @@ import numpy as np
 
 
 def resize_matrix(size_in, size_out):
-    """Returns the `(size_out, size_in)` 1-D linear resampling matrix (rows sum to 1)."""
-    scale = size_in / size_out
-    width = max(scale, 1.0)
-    centres = (np.arange(size_out) + 0.5) * scale - 0.5
-    distance = np.abs(np.arange(size_in)[None, :] - centres[:, None]) / width
-    weights = np.maximum(0.0, 1.0 - distance)
+    """The `(size_out, size_in)` 1-D resampling matrix; every row sums to 1.
+
+    Enlarging, linear interpolation with half-pixel centres (clamped at the
+    borders); shrinking, area averaging: each output cell averages the input
+    cells it overlaps, weighted by the overlap.
+    """
+    if size_out >= size_in:
+        centres = np.clip((np.arange(size_out) + 0.5) * size_in / size_out - 0.5, 0, size_in - 1)
+        weights = np.maximum(0.0, 1.0 - np.abs(np.arange(size_in)[None, :] - centres[:, None]))
+    else:
+        edges = np.arange(size_out + 1) * size_in / size_out
+        left = np.maximum(np.arange(size_in)[None, :], edges[:-1, None])
+        right = np.minimum(np.arange(size_in)[None, :] + 1, edges[1:, None])
+        weights = np.maximum(0.0, right - left)
     return weights / weights.sum(axis=1, keepdims=True)
 
 
@@ -53,9 +62,10 @@ def square_grid(tokens):
 
 def resample_axis(array, axis, grid_in, grid_out, side):
     """Resamples one token axis of `array`; `side` is "input" or "output"."""
-    matrix = grid_matrix(grid_in, grid_out)
     if side == "input":
-        matrix = matrix * (grid_in[0] * grid_in[1]) / (grid_out[0] * grid_out[1])
+        matrix = grid_matrix(grid_out, grid_in).T
+    else:
+        matrix = grid_matrix(grid_in, grid_out)
     moved = np.moveaxis(np.asarray(array, np.float64), axis, 0)
     return np.moveaxis(np.tensordot(matrix, moved, axes=1), 0, axis).astype(array.dtype)
 
