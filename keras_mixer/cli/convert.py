@@ -8,8 +8,8 @@ def add_parser(subparsers):
         "convert",
         help="convert an official or timm checkpoint to a Keras .weights.h5",
         description=(
-            "Reads SRC (an official Mixer .npz, an official ResMLP .pth, a timm "
-            ".safetensors/.pth/.bin state dict, or a .weights.h5), checks every "
+            "Reads SRC (an official Mixer .npz, an official ResMLP .pth, or a timm "
+            ".safetensors/.pth/.bin state dict), checks every "
             "weight against the model NAME built at the checkpoint's own image "
             "size and class count, and writes DST, a Keras .weights.h5 that "
             "`weights=DST` loads. Pickles are read without running code."
