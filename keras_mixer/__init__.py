@@ -1,4 +1,4 @@
-"""keras_mixer: all-MLP vision models (MLP-Mixer, ResMLP) for Keras 3.
+"""keras_mixer: all-MLP vision models (MLP-Mixer, ResMLP, RepMLPNet) for Keras 3.
 
 Example:
 
@@ -8,9 +8,12 @@ Example:
 (None, 10)
 """
 
+from keras_mixer import export
 from keras_mixer import layers
 from keras_mixer import models
+from keras_mixer.export import export_saved_model
 from keras_mixer.models import *  # noqa: F401,F403  (the keras.applications-style builders)
+from keras_mixer.reparameterization import reparameterize
 from keras_mixer.version import __version__
 
-__all__ = ["layers", "models", "__version__"] + models.__all__
+__all__ = ["export", "export_saved_model", "layers", "models", "reparameterize", "__version__"] + models.__all__

@@ -28,9 +28,14 @@ def random_images(shape, seed=0):
     return np.random.default_rng(seed).integers(0, 256, shape).astype("float32")
 
 
+def to_numpy(tensor):
+    """Any backend's tensor (torch ones may require grad) as a NumPy array."""
+    return np.asarray(keras.ops.convert_to_numpy(tensor))
+
+
 def relative_error(actual, expected):
-    actual = np.asarray(actual, "float64")
-    expected = np.asarray(expected, "float64")
+    actual = to_numpy(actual).astype("float64")
+    expected = to_numpy(expected).astype("float64")
     return float(np.max(np.abs(actual - expected)) / (np.max(np.abs(expected)) + 1e-12))
 
 

@@ -54,10 +54,10 @@ def _norm(layer, x):
 def _token_mixing(layer, x):
     if layer.hidden_dim is None:
         kernel, bias = _np(layer.linear.kernel), _np(layer.linear.bias)
-        return np.einsum("bsc,st->btc", x, kernel) + bias.reshape(1, -1, 1)
-    hidden = np.einsum("bsc,sd->bdc", x, _np(layer.fc1.kernel)) + _np(layer.fc1.bias).reshape(1, -1, 1)
+        return np.einsum("bsc,st->btc", x, kernel) + bias[None, :, None]
+    hidden = np.einsum("bsc,sd->bdc", x, _np(layer.fc1.kernel)) + _np(layer.fc1.bias)[None, :, None]
     hidden = gelu(hidden, layer.gelu_approximate)
-    return np.einsum("bdc,ds->bsc", hidden, _np(layer.fc2.kernel)) + _np(layer.fc2.bias).reshape(1, -1, 1)
+    return np.einsum("bdc,ds->bsc", hidden, _np(layer.fc2.kernel)) + _np(layer.fc2.bias)[None, :, None]
 
 
 def _channel_mixing(layer, x):

@@ -7,6 +7,7 @@ import pytest
 from keras_mixer import layers
 
 from conftest import randomize_weights
+from conftest import to_numpy
 from conftest import relative_error
 
 TOKENS = (2, 16, 24)  # batch, S, C
@@ -16,6 +17,7 @@ LAYER_CASES = {
     "layer_scale": (lambda: layers.Affine(alpha_init=1e-5, use_beta=False), TOKENS),
     "drop_path": (lambda: layers.DropPath(0.3, seed=1), TOKENS),
     "patch_embedding": (lambda: layers.PatchEmbedding(4, 24), (2, 16, 8, 3)),
+    "token_dense": (lambda: layers.TokenDense(5), TOKENS),
     "token_mixing_linear": (lambda: layers.TokenMixing(), TOKENS),
     "token_mixing_mlp": (lambda: layers.TokenMixing(hidden_dim=8, gelu_approximate=True), TOKENS),
     "channel_mixing": (lambda: layers.ChannelMixing(mlp_ratio=2), TOKENS),
@@ -26,7 +28,7 @@ LAYER_CASES = {
     ),
 }
 
-EXPECTED_OUTPUT_SHAPES = {"patch_embedding": (2, 8, 24)}
+EXPECTED_OUTPUT_SHAPES = {"patch_embedding": (2, 8, 24), "token_dense": (2, 5, 24)}
 
 
 def _inputs(shape, seed=0):
@@ -57,7 +59,7 @@ def test_config_round_trip_gives_same_outputs(case):
     layer = model.layers[-1]
     assert layer.get_config() == clone.layers[-1].get_config()
     x = _inputs(shape, seed=1)
-    np.testing.assert_allclose(clone(x), model(x), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(clone(x)), to_numpy(model(x)), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("case", sorted(LAYER_CASES))
@@ -79,12 +81,12 @@ def test_one_training_step_changes_every_trainable_weight(case):
         pytest.skip("layer without weights")
     x = _inputs(shape)
     target = _inputs((shape[0],) + model.output_shape[1:], seed=2)
-    before = [np.array(w) for w in model.trainable_weights]
+    before = [to_numpy(w) for w in model.trainable_weights]
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
     loss = model.train_on_batch(x, target)
     assert np.isfinite(loss)
     for old, new in zip(before, model.trainable_weights):
-        assert not np.allclose(old, np.array(new)), new.path
+        assert not np.allclose(old, to_numpy(new)), new.path
 
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
@@ -96,19 +98,19 @@ def test_mixed_precision(case, policy):
     outputs = layer(_inputs(shape))
     assert keras.backend.standardize_dtype(outputs.dtype) == policy.split("_")[1]
     assert all(w.dtype == "float32" for w in layer.weights)
-    assert np.all(np.isfinite(np.asarray(keras.ops.cast(outputs, "float32"))))
+    assert np.all(np.isfinite(to_numpy(keras.ops.cast(outputs, "float32"))))
 
 
 def test_drop_path_drops_whole_samples_and_keeps_expectation():
     drop = layers.DropPath(0.25, seed=3)
     x = np.ones((4000, 3, 5), "float32")
-    y = np.asarray(drop(x, training=True))
+    y = to_numpy(drop(x, training=True))
     per_sample = y.reshape(4000, -1)
     kept = np.unique(per_sample.min(1))
     assert len(kept) == 2 and kept[0] == 0.0 and abs(kept[1] - 1.0 / 0.75) < 1e-6
     assert np.all(per_sample.min(1) == per_sample.max(1))
     assert abs(y.mean() - 1.0) < 0.05
-    np.testing.assert_array_equal(drop(x, training=False), x)
+    np.testing.assert_array_equal(to_numpy(drop(x, training=False)), x)
 
 
 def test_affine_is_diag_alpha_x_plus_beta():
@@ -125,12 +127,26 @@ def test_token_mixing_mixes_only_along_tokens():
     layer = layers.TokenMixing()
     x = _inputs((1, 6, 3))
     randomize_weights(_model(lambda: layer, (1, 6, 3)), scale=0.5)
-    y = np.asarray(layer(x))
+    y = to_numpy(layer(x))
     x_changed = x.copy()
     x_changed[0, :, 1] += 1.0  # change one channel at every token
-    y_changed = np.asarray(layer(x_changed))
+    y_changed = to_numpy(layer(x_changed))
     np.testing.assert_allclose(y_changed[0, :, [0, 2]], y[0, :, [0, 2]], atol=1e-6)
     assert not np.allclose(y_changed[0, :, 1], y[0, :, 1])
+
+
+@pytest.mark.parametrize("tokens, channels", [(6, 6), (6, 4), (4, 6)])
+def test_token_dense_bias_lands_on_the_token_axis(tokens, channels):
+    # Keras 3.15's TensorFlow add() puts a (units, 1) bias on the channel axis
+    # when units == channels; TokenDense must not depend on that broadcast.
+    layer = layers.TokenDense(tokens)
+    x = _inputs((2, tokens, channels))
+    layer.build(x.shape)
+    kernel = np.random.default_rng(1).normal(size=(tokens, tokens)).astype("float32")
+    layer.kernel.assign(kernel)
+    layer.bias.assign(np.arange(tokens, dtype="float32"))
+    expected = np.einsum("bsc,st->btc", x, kernel) + np.arange(tokens)[None, :, None]
+    assert relative_error(layer(x), expected) < 1e-6
 
 
 def test_gelu_forms_differ():
@@ -139,7 +155,7 @@ def test_gelu_forms_differ():
     approx = layers.ChannelMixing(mlp_ratio=2, gelu_approximate=True)
     exact(x), approx(x)
     approx.set_weights(exact.get_weights())
-    assert 0 < np.max(np.abs(np.asarray(exact(x)) - np.asarray(approx(x)))) < 1e-2
+    assert 0 < np.max(np.abs(to_numpy(exact(x)) - to_numpy(approx(x)))) < 1e-2
 
 
 @pytest.mark.parametrize(

@@ -5,13 +5,19 @@ from keras_mixer.layers.channel_mixing import ChannelMixing
 from keras_mixer.layers.drop_path import DropPath
 from keras_mixer.layers.mixer_block import MixerBlock
 from keras_mixer.layers.patch_embedding import PatchEmbedding
+from keras_mixer.layers.repmlp_block import RepMLPBlock
+from keras_mixer.layers.repmlp_ffn import FFNBlock
+from keras_mixer.layers.token_dense import TokenDense
 from keras_mixer.layers.token_mixing import TokenMixing
 
 __all__ = [
     "Affine",
     "ChannelMixing",
     "DropPath",
+    "FFNBlock",
     "MixerBlock",
     "PatchEmbedding",
+    "RepMLPBlock",
+    "TokenDense",
     "TokenMixing",
 ]

@@ -26,7 +26,7 @@ class Affine(keras.layers.Layer):
     >>> import numpy as np, keras_mixer
     >>> aff = keras_mixer.layers.Affine(alpha_init=0.1, use_beta=False)
     >>> y = aff(np.ones((2, 196, 384), "float32"))
-    >>> tuple(y.shape), float(y[0, 0, 0])
+    >>> tuple(y.shape), round(float(y[0, 0, 0]), 6)
     ((2, 196, 384), 0.1)
     """
 

@@ -1,11 +1,12 @@
 """Mixing across channels: the per-token MLP shared by every token."""
 
 import keras
-from keras import ops
+
+from keras_mixer.layers.mlp import MixingMLP
 
 
 @keras.saving.register_keras_serializable(package="keras_mixer")
-class ChannelMixing(keras.layers.Layer):
+class ChannelMixing(MixingMLP):
     """The channel-mixing MLP `fc2(GELU(fc1(x)))`, applied to every token.
 
     Args:
@@ -29,33 +30,9 @@ class ChannelMixing(keras.layers.Layer):
     ((384, 1536), (1536, 384))
     """
 
-    def __init__(
-        self,
-        hidden_dim=None,
-        mlp_ratio=4.0,
-        gelu_approximate=False,
-        dropout_rate=0.0,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.hidden_dim = None if hidden_dim is None else int(hidden_dim)
+    def __init__(self, hidden_dim=None, mlp_ratio=4.0, **kwargs):
+        super().__init__(hidden_dim, **kwargs)
         self.mlp_ratio = float(mlp_ratio)
-        self.gelu_approximate = bool(gelu_approximate)
-        self.dropout_rate = float(dropout_rate)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.dropout = keras.layers.Dropout(self.dropout_rate, dtype=self.dtype_policy)
-
-    def _dense(self, units, name):
-        return keras.layers.Dense(
-            units,
-            kernel_initializer=self.kernel_initializer,
-            bias_initializer=self.bias_initializer,
-            dtype=self.dtype_policy,
-            name=name,
-        )
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -65,26 +42,13 @@ class ChannelMixing(keras.layers.Layer):
                 f"{tuple(input_shape)}."
             )
         hidden = self.hidden_dim or int(round(channels * self.mlp_ratio))
-        self.fc1 = self._dense(hidden, "fc1")
-        self.fc2 = self._dense(channels, "fc2")
+        self.fc1 = keras.layers.Dense(hidden, **self._linear_kwargs("fc1"))
+        self.fc2 = keras.layers.Dense(channels, **self._linear_kwargs("fc2"))
         self.fc1.build(input_shape)
         self.fc2.build(tuple(input_shape[:-1]) + (hidden,))
 
     def call(self, inputs, training=None):
-        hidden = ops.gelu(self.fc1(inputs), approximate=self.gelu_approximate)
-        hidden = self.dropout(hidden, training=training)
-        return self.dropout(self.fc2(hidden), training=training)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
+        return self._mlp(inputs, training)
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "hidden_dim": self.hidden_dim,
-            "mlp_ratio": self.mlp_ratio,
-            "gelu_approximate": self.gelu_approximate,
-            "dropout_rate": self.dropout_rate,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-        }
+        return {**super().get_config(), "mlp_ratio": self.mlp_ratio}

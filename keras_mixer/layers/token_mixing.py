@@ -1,11 +1,13 @@
 """Mixing across the token (patch) axis: Mixer's token MLP or ResMLP's linear map."""
 
 import keras
-from keras import ops
+
+from keras_mixer.layers.mlp import MixingMLP
+from keras_mixer.layers.token_dense import TokenDense
 
 
 @keras.saving.register_keras_serializable(package="keras_mixer")
-class TokenMixing(keras.layers.Layer):
+class TokenMixing(MixingMLP):
     """Mixes information across tokens, shared over channels.
 
     With `hidden_dim=None` it is ResMLP's single linear map `A` (S x S, with
@@ -13,10 +15,11 @@ class TokenMixing(keras.layers.Layer):
     MLP-Mixer's token-mixing MLP `W2 . GELU(W1 . x)` along the token axis. The
     number of tokens S is read from the input shape when the layer is built.
 
-    Both maps are `EinsumDense` layers contracting the token axis directly, so
+    Both maps are `TokenDense` layers contracting the token axis directly, so
     no transpose of the `(B, S, C)` token table is materialised. Kernels are
     stored `(in, out)`: `fc1` is `(S, D_S)`, `fc2` `(D_S, S)`, and ResMLP's
-    `linear` is `(S, S)` with `linear.kernel[t, s] = A[s, t]`.
+    `linear` is `(S, S)` with `linear.kernel[t, s] = A[s, t]`; biases are
+    vectors over the output tokens.
 
     Args:
         hidden_dim: None for the linear map, or int D_S for the MLP.
@@ -40,33 +43,8 @@ class TokenMixing(keras.layers.Layer):
     (196, 196)
     """
 
-    def __init__(
-        self,
-        hidden_dim=None,
-        gelu_approximate=False,
-        dropout_rate=0.0,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.hidden_dim = None if hidden_dim is None else int(hidden_dim)
-        self.gelu_approximate = bool(gelu_approximate)
-        self.dropout_rate = float(dropout_rate)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.dropout = keras.layers.Dropout(self.dropout_rate, dtype=self.dtype_policy)
-
-    def _token_map(self, equation, output_shape, bias_axes, name):
-        return keras.layers.EinsumDense(
-            equation,
-            output_shape=output_shape,
-            bias_axes=bias_axes,
-            kernel_initializer=self.kernel_initializer,
-            bias_initializer=self.bias_initializer,
-            dtype=self.dtype_policy,
-            name=name,
-        )
+    def _token_map(self, units, name):
+        return TokenDense(units, **self._linear_kwargs(name))
 
     def build(self, input_shape):
         if len(input_shape) != 3 or input_shape[1] is None:
@@ -76,33 +54,15 @@ class TokenMixing(keras.layers.Layer):
             )
         tokens = input_shape[1]
         if self.hidden_dim is None:
-            self.linear = self._token_map("bsc,st->btc", (tokens, None), "t", "linear")
+            self.linear = self._token_map(tokens, "linear")
             self.linear.build(input_shape)
         else:
-            hidden_shape = (input_shape[0], self.hidden_dim, input_shape[2])
-            self.fc1 = self._token_map(
-                "bsc,sd->bdc", (self.hidden_dim, None), "d", "fc1"
-            )
-            self.fc2 = self._token_map("bdc,ds->bsc", (tokens, None), "s", "fc2")
+            self.fc1 = self._token_map(self.hidden_dim, "fc1")
+            self.fc2 = self._token_map(tokens, "fc2")
             self.fc1.build(input_shape)
-            self.fc2.build(hidden_shape)
+            self.fc2.build((input_shape[0], self.hidden_dim, input_shape[2]))
 
     def call(self, inputs, training=None):
         if self.hidden_dim is None:
             return self.linear(inputs)
-        hidden = ops.gelu(self.fc1(inputs), approximate=self.gelu_approximate)
-        hidden = self.dropout(hidden, training=training)
-        return self.dropout(self.fc2(hidden), training=training)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "hidden_dim": self.hidden_dim,
-            "gelu_approximate": self.gelu_approximate,
-            "dropout_rate": self.dropout_rate,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-        }
+        return self._mlp(inputs, training)

@@ -8,6 +8,13 @@ from keras_mixer.models.mlp_mixer import MLPMixerL16
 from keras_mixer.models.mlp_mixer import MLPMixerL32
 from keras_mixer.models.mlp_mixer import MLPMixerS16
 from keras_mixer.models.mlp_mixer import MLPMixerS32
+from keras_mixer.models.repmlpnet import RepMLPNet
+from keras_mixer.models.repmlpnet import RepMLPNetB224
+from keras_mixer.models.repmlpnet import RepMLPNetB256
+from keras_mixer.models.repmlpnet import RepMLPNetD256
+from keras_mixer.models.repmlpnet import RepMLPNetL256
+from keras_mixer.models.repmlpnet import RepMLPNetT224
+from keras_mixer.models.repmlpnet import RepMLPNetT256
 from keras_mixer.models.resmlp import ResMLP
 from keras_mixer.models.resmlp import ResMLP12
 from keras_mixer.models.resmlp import ResMLP24
@@ -26,6 +33,12 @@ VARIANTS = {
     "mixer_l32": MLPMixerL32,
     "mixer_l16": MLPMixerL16,
     "mixer_h14": MLPMixerH14,
+    "repmlpnet_t224": RepMLPNetT224,
+    "repmlpnet_b224": RepMLPNetB224,
+    "repmlpnet_t256": RepMLPNetT256,
+    "repmlpnet_b256": RepMLPNetB256,
+    "repmlpnet_d256": RepMLPNetD256,
+    "repmlpnet_l256": RepMLPNetL256,
 }
 
 
@@ -44,6 +57,6 @@ def get_model(name, **kwargs):
     return VARIANTS[key](**kwargs)
 
 
-__all__ = ["VARIANTS", "get_model", "MLPMixer", "ResMLP"] + [
+__all__ = ["VARIANTS", "get_model", "MLPMixer", "RepMLPNet", "ResMLP"] + [
     function.__name__ for function in VARIANTS.values()
 ]

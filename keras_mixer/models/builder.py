@@ -18,12 +18,16 @@ def _check_positive_int(name, value):
         raise ValueError(f"{name}={value!r} is not supported; expected a positive integer.")
 
 
-def resolve_input_shape(input_shape, input_tensor, patch_size, channels=None):
+def resolve_input_shape(
+    input_shape, input_tensor, patch_size, channels=None, default_size=DEFAULT_SIZE,
+    unit="patch size",
+):
     """Returns `(height, width, channels)`, raising a ValueError for bad values.
 
-    `input_shape` defaults to the shape of `input_tensor`, else to 224x224x3.
-    Each side must be a known multiple of `patch_size`; `channels`, when
-    given, is the channel count the caller requires.
+    `input_shape` defaults to the shape of `input_tensor`, else to
+    `default_size` squared with 3 channels. Each side must be a known multiple
+    of `patch_size` (named `unit` in errors); `channels`, when given, is the
+    channel count the caller requires.
     """
     if input_tensor is not None:
         tensor_shape = tuple(input_tensor.shape[1:])
@@ -34,7 +38,7 @@ def resolve_input_shape(input_shape, input_tensor, patch_size, channels=None):
             )
         input_shape = tensor_shape
     if input_shape is None:
-        input_shape = (DEFAULT_SIZE, DEFAULT_SIZE, channels or 3)
+        input_shape = (default_size, default_size, channels or 3)
     input_shape = tuple(input_shape)
     if len(input_shape) != 3:
         raise ValueError(
@@ -46,13 +50,13 @@ def resolve_input_shape(input_shape, input_tensor, patch_size, channels=None):
         if isinstance(size, bool) or not isinstance(size, int) or size < patch_size:
             raise ValueError(
                 f"input_shape={input_shape}: image {side} {size!r} is not "
-                f"supported; expected a known integer multiple of the patch size "
+                f"supported; expected a known integer multiple of the {unit} "
                 f"{patch_size}."
             )
         if size % patch_size:
             raise ValueError(
                 f"input_shape={input_shape}: image {side} {size} is not a "
-                f"multiple of the patch size {patch_size}; expected e.g. "
+                f"multiple of the {unit} {patch_size}; expected e.g. "
                 f"{size - size % patch_size} or {size - size % patch_size + patch_size}."
             )
     _check_positive_int("channels (last entry of input_shape)", found_channels)
@@ -65,7 +69,7 @@ def resolve_input_shape(input_shape, input_tensor, patch_size, channels=None):
     return input_shape
 
 
-def _input_layer(input_shape, input_tensor):
+def input_layer(input_shape, input_tensor):
     if input_tensor is None:
         return keras.Input(shape=input_shape, name="images")
     if isinstance(input_tensor, keras.KerasTensor):
@@ -105,11 +109,7 @@ def build_isotropic_model(
     `family` ("resmlp" or "mixer") with the sizes identifies official weights.
     """
     architecture = (family, patch_size, embed_dim, depth)
-    validate_weights_argument(weights, architecture)
-    if pooling not in POOLINGS:
-        raise ValueError(f"pooling={pooling!r} is not supported; expected one of {POOLINGS}.")
-    if include_top:
-        _check_positive_int("classes", classes)
+    check_application_arguments(weights, pooling, include_top, classes, architecture)
     _check_positive_int("depth", depth)
     _check_positive_int("embed_dim", embed_dim)
     _check_positive_int("patch_size", patch_size)
@@ -123,7 +123,7 @@ def build_isotropic_model(
         preprocessing_channels if include_preprocessing else None,
     )
 
-    inputs = _input_layer(input_shape, input_tensor)
+    inputs = input_layer(input_shape, input_tensor)
     x = preprocessing(inputs) if include_preprocessing else inputs
     x = PatchEmbedding(
         patch_size, embed_dim, kernel_initializer=stem_initializer, name="stem"
@@ -137,21 +137,59 @@ def build_isotropic_model(
             **block_kwargs,
         )(x)
     x = final_norm(x)
+    outputs = classification_output(
+        x,
+        include_top=include_top,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        dropout_rate=dropout_rate,
+        head_initializer=head_initializer,
+    )
+    return finish_model(inputs, input_tensor, outputs, name, weights, architecture)
+
+
+def check_application_arguments(weights, pooling, include_top, classes, architecture=None):
+    """Checks the keras.applications arguments every family shares.
+
+    `architecture` `(family, patch_size, embed_dim, depth)` lets official
+    weight tags be checked; families without official tags pass None.
+    """
+    validate_weights_argument(weights, architecture)
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling={pooling!r} is not supported; expected one of {POOLINGS}.")
     if include_top:
-        x = keras.layers.GlobalAveragePooling1D(name="avg_pool")(x)
+        _check_positive_int("classes", classes)
+
+
+def classification_output(
+    x, *, include_top, pooling, classes, classifier_activation, dropout_rate=0.0,
+    head_initializer="glorot_uniform",
+):
+    """Pooling and head over tokens `(batch, S, C)` or maps `(batch, H, W, C)`.
+
+    With `include_top`: average pooling, optional dropout, the Dense `head`
+    and the float32 `predictions` activation; else the float32 `features`,
+    pooled by `pooling` (None keeps the tokens or maps).
+    """
+    spatial = len(x.shape) == 4
+    average = keras.layers.GlobalAveragePooling2D if spatial else keras.layers.GlobalAveragePooling1D
+    maximum = keras.layers.GlobalMaxPooling2D if spatial else keras.layers.GlobalMaxPooling1D
+    if include_top:
+        x = average(name="avg_pool")(x)
         if dropout_rate:
             x = keras.layers.Dropout(dropout_rate, name="head_dropout")(x)
         x = keras.layers.Dense(classes, kernel_initializer=head_initializer, name="head")(x)
-        outputs = keras.layers.Activation(
-            classifier_activation, dtype="float32", name="predictions"
-        )(x)
-    else:
-        if pooling == "avg":
-            x = keras.layers.GlobalAveragePooling1D(name="avg_pool")(x)
-        elif pooling == "max":
-            x = keras.layers.GlobalMaxPooling1D(name="max_pool")(x)
-        outputs = keras.layers.Activation("linear", dtype="float32", name="features")(x)
+        return keras.layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
+    if pooling == "avg":
+        x = average(name="avg_pool")(x)
+    elif pooling == "max":
+        x = maximum(name="max_pool")(x)
+    return keras.layers.Activation("linear", dtype="float32", name="features")(x)
 
+
+def finish_model(inputs, input_tensor, outputs, name, weights, architecture=None):
+    """Wraps the graph in a `keras.Model` and loads `weights` (see keras_mixer.weights)."""
     source = inputs if input_tensor is None else keras.utils.get_source_inputs(inputs)
     model = keras.Model(source, outputs, name=name)
     return load_weights(model, weights, architecture)
@@ -161,7 +199,7 @@ _VARIANT_DOC = """Instantiates the {title} model ({paper}).
 
 {summary}
 
-Architecture: {architecture}. Parameters at 224x224 with 1000 classes:
+Architecture: {architecture}. Parameters at {size}x{size} with 1000 classes:
 {params}.
 
 Takes every argument of `keras_mixer.{family}` except the architecture
@@ -170,8 +208,8 @@ ones above; the keras.applications arguments are listed there.
 Example:
 
 >>> import numpy as np, keras_mixer
->>> model = keras_mixer.{function}(input_shape=(64, 64, 3), classes=10)
->>> model.predict(np.zeros((2, 64, 64, 3), "uint8"), verbose=0).shape
+>>> model = keras_mixer.{function}(input_shape=({example}, {example}, 3), classes=10)
+>>> model.predict(np.zeros((2, {example}, {example}, 3), "uint8"), verbose=0).shape
 (2, 10)
 
 Returns:
@@ -179,8 +217,15 @@ Returns:
 """
 
 
-def make_variant(family, function_name, model_name, *, title, paper, summary, params, **architecture):
-    """Returns a thin named variant of a family builder with fixed architecture."""
+def make_variant(
+    family, function_name, model_name, *, title, paper, summary, params, image_size=224,
+    example_size=64, **architecture,
+):
+    """Returns a thin named variant of a family builder with fixed architecture.
+
+    `params` is the parameter count at `image_size`; the docstring's example
+    builds the variant at `example_size`.
+    """
 
     def variant(**kwargs):
         clashing = sorted(set(kwargs) & set(architecture))
@@ -211,6 +256,8 @@ def make_variant(family, function_name, model_name, *, title, paper, summary, pa
         summary=summary,
         architecture=", ".join(f"{key}={value}" for key, value in architecture.items()),
         params=params,
+        size=image_size,
+        example=example_size,
         family=family.__name__,
         function=function_name,
     )

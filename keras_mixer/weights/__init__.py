@@ -40,8 +40,12 @@ def validate_weights_argument(weights, architecture=None):
         )
     path = os.fspath(weights)
     if path in TAGS:
-        if architecture is not None:
-            find_entry(path, *architecture)
+        if architecture is None:
+            raise ValueError(
+                f"weights={path!r}: official weights exist only for ResMLP and "
+                f"MLP-Mixer; pass the path of a checkpoint file for this model."
+            )
+        find_entry(path, *architecture)
         return
     if not path.endswith(EXTENSIONS):
         raise ValueError(

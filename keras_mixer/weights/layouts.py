@@ -5,7 +5,7 @@ a keras_mixer model (`block_{i}/token_mixing/fc1/kernel`, ...) to the
 checkpoint key holding it and the transform that turns the stored array into
 the Keras layout: PyTorch `Linear` weights are `(out, in)` and Keras kernels
 `(in, out)`; PyTorch convolutions are OIHW, Keras HWIO; timm stores Affine
-parameters as `(1, 1, C)`; token-mixing biases are `(S, 1)` columns here.
+parameters as `(1, 1, C)`.
 """
 
 import dataclasses
@@ -16,7 +16,6 @@ import numpy as np
 TRANSFORMS = {
     # name: (ndim the stored array must have, function to the Keras layout)
     "same": (None, lambda array: array),
-    "column": (1, lambda array: array.reshape(-1, 1)),
     "linear": (2, lambda array: array.T),
     "conv": (4, lambda array: array.transpose(2, 3, 1, 0)),
     "flat": (None, lambda array: array.reshape(-1)),
@@ -81,7 +80,7 @@ def _resmlp_rules(stem, token, channels, scale1, scale2):
     return (
         *_torch_stem(stem),
         *_affine("block_{i}/norm1", f"{block}.norm1"),
-        *_torch_linear("block_{i}/token_mixing/linear", f"{block}.{token}", "column"),
+        *_torch_linear("block_{i}/token_mixing/linear", f"{block}.{token}"),
         *_affine("block_{i}/norm2", f"{block}.norm2"),
         *_torch_linear("block_{i}/channel_mixing/fc1", f"{block}.{channels}.fc1"),
         *_torch_linear("block_{i}/channel_mixing/fc2", f"{block}.{channels}.fc2"),
@@ -101,8 +100,8 @@ LAYOUTS = (
         (
             *_flax_dense("stem/proj", "stem"),
             *_flax_norm("block_{i}/norm1", "MixerBlock_{i}/LayerNorm_0"),
-            *_flax_dense("block_{i}/token_mixing/fc1", "MixerBlock_{i}/token_mixing/Dense_0", "column"),
-            *_flax_dense("block_{i}/token_mixing/fc2", "MixerBlock_{i}/token_mixing/Dense_1", "column"),
+            *_flax_dense("block_{i}/token_mixing/fc1", "MixerBlock_{i}/token_mixing/Dense_0"),
+            *_flax_dense("block_{i}/token_mixing/fc2", "MixerBlock_{i}/token_mixing/Dense_1"),
             *_flax_norm("block_{i}/norm2", "MixerBlock_{i}/LayerNorm_1"),
             *_flax_dense("block_{i}/channel_mixing/fc1", "MixerBlock_{i}/channel_mixing/Dense_0"),
             *_flax_dense("block_{i}/channel_mixing/fc2", "MixerBlock_{i}/channel_mixing/Dense_1"),
@@ -119,8 +118,8 @@ LAYOUTS = (
         (
             *_torch_stem("stem.proj"),
             *_torch_layer_norm("block_{i}/norm1", "blocks.{i}.norm1"),
-            *_torch_linear("block_{i}/token_mixing/fc1", "blocks.{i}.mlp_tokens.fc1", "column"),
-            *_torch_linear("block_{i}/token_mixing/fc2", "blocks.{i}.mlp_tokens.fc2", "column"),
+            *_torch_linear("block_{i}/token_mixing/fc1", "blocks.{i}.mlp_tokens.fc1"),
+            *_torch_linear("block_{i}/token_mixing/fc2", "blocks.{i}.mlp_tokens.fc2"),
             *_torch_layer_norm("block_{i}/norm2", "blocks.{i}.norm2"),
             *_torch_linear("block_{i}/channel_mixing/fc1", "blocks.{i}.mlp_channels.fc1"),
             *_torch_linear("block_{i}/channel_mixing/fc2", "blocks.{i}.mlp_channels.fc2"),

@@ -1,0 +1,78 @@
+"""`keras-mixer export`: a `.keras` model file to a versioned TF Serving SavedModel."""
+
+import os
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "export",
+        help="export a .keras model as a versioned SavedModel for TF Serving",
+        description=(
+            "Exports MODEL_FILE (a .keras file of a keras_mixer classifier) to "
+            "BASE_DIR/<version>/ in TF Serving's layout, with the signatures "
+            "serving_default (float32 0-255 images), serving_uint8 and serving_bytes "
+            "(encoded JPEG/PNG). The version is the next free one unless given; an "
+            "existing version is never overwritten. Optionally also writes TFLite "
+            "and ONNX files."
+        ),
+    )
+    parser.add_argument("model_file", metavar="MODEL_FILE", help="a .keras model file")
+    parser.add_argument("base_dir", metavar="BASE_DIR", help="TF Serving model folder, e.g. saved_models/NAME")
+    parser.add_argument("--version", type=int, help="numeric version (default: the next free one)")
+    parser.add_argument("--labels", metavar="FILE", help="class names, one per line, in class order")
+    parser.add_argument("--top-k", type=int, default=5, help="classes returned per image (default 5)")
+    parser.add_argument(
+        "--crop-ratio", type=float, help="eval crop ratio of serving_bytes (default: the model family's)"
+    )
+    parser.add_argument("--tflite", metavar="FILE", help="also write a .tflite file of serving_default")
+    parser.add_argument("--onnx", metavar="FILE", help="also write an ONNX file")
+    parser.add_argument(
+        "--onnx-batch-size", type=int, help="fixed batch size of the ONNX file (default: dynamic; MLP-Mixer needs one)"
+    )
+    parser.set_defaults(func=run)
+    return parser
+
+
+def read_labels(path):
+    """Class names from a UTF-8 text file, one per line (blank lines at the end ignored)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"labels file {path!r} does not exist")
+    with open(path, encoding="utf-8") as handle:
+        return handle.read().rstrip("\n").split("\n")
+
+
+def load_model_file(path):
+    import keras
+
+    import keras_mixer  # noqa: F401  (registers the layers)
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"model file {path!r} does not exist")
+    if not path.endswith(".keras"):
+        raise ValueError(f"model file {path!r} is not supported; expected a .keras file")
+    return keras.saving.load_model(path, compile=False)
+
+
+def run(args):
+    from keras_mixer.export import export_onnx
+    from keras_mixer.export import export_saved_model
+    from keras_mixer.export import export_tflite
+    from keras_mixer.export.onnx import check_onnx_batch_size
+
+    for option, path in (("--tflite", args.tflite), ("--onnx", args.onnx)):
+        if path and os.path.exists(path):
+            raise ValueError(f"{option} {path!r} already exists; exports are never overwritten")
+    labels = read_labels(args.labels) if args.labels else None
+    model = load_model_file(args.model_file)
+    if args.onnx:
+        check_onnx_batch_size(model, args.onnx_batch_size)
+    path = export_saved_model(
+        model, args.base_dir, version=args.version, top_k=args.top_k, labels=labels, crop_ratio=args.crop_ratio
+    )
+    print(f"Exported SavedModel to {path} (signatures serving_default, serving_uint8, serving_bytes)")
+    if args.tflite:
+        arguments = {"top_k": args.top_k, "labels": labels, "crop_ratio": args.crop_ratio}
+        print(f"Wrote {export_tflite(model, args.tflite, **arguments)}")
+    if args.onnx:
+        print(f"Wrote {export_onnx(model, args.onnx, args.onnx_batch_size)}")
+    return 0

@@ -1,0 +1,120 @@
+"""The evaluation policy of each model family, and its in-graph TensorFlow form.
+
+A policy says how an arbitrary photo becomes the model's input at evaluation:
+resize (bicubic, antialiased) so that the crop covers `crop_ratio` of the
+resized image, then take the centre crop of the model's size. For a square
+model this is DeiT's / timm's rule: shorter side to `floor(size / crop_ratio)`,
+then a centre crop of `size`.
+"""
+
+import dataclasses
+import math
+
+FAMILY_CROP_RATIOS = {
+    # ResMLP's evaluation crop ratio (facebookresearch/deit#113, timm's resmlp configs).
+    "resmlp": 0.9,
+    # MLP-Mixer's, as timm evaluates the official checkpoints (crop_pct 0.875).
+    "mlp_mixer": 0.875,
+}
+
+# The layer type of each family's "preprocessing" layer (see keras_mixer.models).
+_PREPROCESSING_FAMILIES = {"Normalization": "resmlp", "Rescaling": "mlp_mixer"}
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalPolicy:
+    """Resize-then-centre-crop to `(height, width)` with `crop_ratio` in (0, 1]."""
+
+    height: int
+    width: int
+    crop_ratio: float
+
+    def resize_shape(self, image_height, image_width, minimum=min):
+        """The size an image of `image_height x image_width` is resized to.
+
+        Works on Python ints and, with `minimum=tf.minimum`, on int32 tensors.
+
+        Example:
+
+        >>> EvalPolicy(224, 224, 0.9).resize_shape(480, 640)
+        (248, 330)
+        """
+        scaled_height = math.floor(self.height / self.crop_ratio)
+        scaled_width = math.floor(self.width / self.crop_ratio)
+        if scaled_height != scaled_width:
+            return scaled_height, scaled_width
+        shorter = minimum(image_height, image_width)
+        return scaled_height * image_height // shorter, scaled_width * image_width // shorter
+
+
+def model_family(model):
+    """`"resmlp"` or `"mlp_mixer"`, read from the type of the "preprocessing" layer.
+
+    Raises a ValueError for a model without that layer: such a model takes
+    normalised inputs, not the 0-255 pixels the serving signatures receive.
+    """
+    layer_names = [layer.name for layer in model.layers]
+    if "preprocessing" not in layer_names:
+        raise ValueError(
+            f"Model {model.name!r} has no 'preprocessing' layer, so it does not take "
+            f"0-255 pixels; export needs a model built with include_preprocessing=True."
+        )
+    layer_type = type(model.get_layer("preprocessing")).__name__
+    if layer_type not in _PREPROCESSING_FAMILIES:
+        raise ValueError(
+            f"Model {model.name!r}: preprocessing layer of type {layer_type!r} is not "
+            f"one of keras_mixer's ({sorted(_PREPROCESSING_FAMILIES)}); pass crop_ratio."
+        )
+    return _PREPROCESSING_FAMILIES[layer_type]
+
+
+def eval_policy_for(model, crop_ratio=None):
+    """The model's `EvalPolicy`: its input size and its family's crop ratio.
+
+    `crop_ratio`, when given, overrides the family's.
+
+    Example:
+
+    >>> import keras_mixer
+    >>> model = keras_mixer.ResMLP(patch_size=4, embed_dim=16, depth=1,
+    ...                            input_shape=(32, 32, 3), classes=10)
+    >>> eval_policy_for(model)
+    EvalPolicy(height=32, width=32, crop_ratio=0.9)
+    """
+    if crop_ratio is None:
+        crop_ratio = FAMILY_CROP_RATIOS[model_family(model)]
+    if isinstance(crop_ratio, bool) or not isinstance(crop_ratio, (int, float)) or not (
+        0.0 < crop_ratio <= 1.0
+    ):
+        raise ValueError(f"crop_ratio={crop_ratio!r} is not supported; expected 0 < crop_ratio <= 1.")
+    height, width = model.input_shape[1:3]
+    return EvalPolicy(int(height), int(width), float(crop_ratio))
+
+
+def decode_and_crop(image_bytes, policy, channels):
+    """TensorFlow graph: a batch of encoded JPEG/PNG/GIF/BMP strings to float32 0-255.
+
+    Each image is decoded to `channels` channels, resized by `policy` and
+    centre-cropped to `(policy.height, policy.width)`; the result is clipped
+    to 0-255 (bicubic resizing overshoots at edges).
+    """
+    import tensorflow as tf
+
+    def one_image(encoded):
+        image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
+        image.set_shape((None, None, channels))
+        shape = tf.shape(image)
+        new_height, new_width = policy.resize_shape(shape[0], shape[1], minimum=tf.minimum)
+        resized = tf.image.resize(
+            tf.cast(image, tf.float32), tf.stack([new_height, new_width]), "bicubic", antialias=True
+        )
+        top = (new_height - policy.height) // 2
+        left = (new_width - policy.width) // 2
+        cropped = resized[top : top + policy.height, left : left + policy.width]
+        return tf.clip_by_value(cropped, 0.0, 255.0)
+
+    return tf.map_fn(
+        one_image,
+        image_bytes,
+        fn_output_signature=tf.TensorSpec((policy.height, policy.width, channels), tf.float32),
+    )

@@ -1,0 +1,56 @@
+"""The two-layer GELU MLP shared by token mixing and channel mixing."""
+
+import keras
+from keras import ops
+
+
+class MixingMLP(keras.layers.Layer):
+    """Base of `TokenMixing` and `ChannelMixing`: `fc2(GELU(fc1(x)))` with dropout.
+
+    Subclasses create `fc1` and `fc2` in `build` (along their own axis) with
+    `_linear_kwargs()`; this class holds the shared options, the forward pass
+    and the config.
+    """
+
+    def __init__(
+        self,
+        hidden_dim=None,
+        gelu_approximate=False,
+        dropout_rate=0.0,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.hidden_dim = None if hidden_dim is None else int(hidden_dim)
+        self.gelu_approximate = bool(gelu_approximate)
+        self.dropout_rate = float(dropout_rate)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.dropout = keras.layers.Dropout(self.dropout_rate, dtype=self.dtype_policy)
+
+    def _linear_kwargs(self, name):
+        return {
+            "kernel_initializer": self.kernel_initializer,
+            "bias_initializer": self.bias_initializer,
+            "dtype": self.dtype_policy,
+            "name": name,
+        }
+
+    def _mlp(self, inputs, training):
+        hidden = ops.gelu(self.fc1(inputs), approximate=self.gelu_approximate)
+        hidden = self.dropout(hidden, training=training)
+        return self.dropout(self.fc2(hidden), training=training)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "hidden_dim": self.hidden_dim,
+            "gelu_approximate": self.gelu_approximate,
+            "dropout_rate": self.dropout_rate,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+        }

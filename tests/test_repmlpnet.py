@@ -1,0 +1,122 @@
+"""RepMLPNet models: parameter counts, signature, bad input, official state-dict parity."""
+
+import keras
+import numpy as np
+import pytest
+import torch
+from keras import ops
+
+import keras_mixer
+from keras_mixer.weights.repmlpnet_official import load_repmlpnet_state_dict
+
+from conftest import relative_error
+from torch_repmlpnet import TorchRepMLPNet
+from torch_repmlpnet import deploy_state_dict
+from torch_repmlpnet import randomize
+
+SMALL = dict(channels=(8, 16), depths=(1, 2), sharesets=(2, 4), partition_sizes=(4, 2))
+
+# Deploy-form counts of trainable parameters (PyTorch's `parameters()`, BN moving
+# statistics excluded) at the natural size with 1000 classes, and the paper's Table.
+PARAMS = {
+    "RepMLPNetT224": (38_331_720, 38.3),
+    "RepMLPNetB224": (68_332_664, 68.2),
+    "RepMLPNetT256": (58_739_400, 58.7),
+    "RepMLPNetB256": (96_568_184, 96.5),
+    "RepMLPNetD256": (86_985_280, 86.9),
+    "RepMLPNetL256": (117_820_600, 117.7),
+}
+
+
+def _trainable(model):
+    return sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+
+
+@pytest.mark.parametrize("variant", sorted(PARAMS))
+def test_deploy_parameter_counts_match_the_paper(variant):
+    exact, paper = PARAMS[variant]
+    with keras.StatelessScope(initialize_variables=False):
+        model = getattr(keras_mixer, variant)(deploy=True)
+        count = _trainable(model)
+    assert count == exact
+    # T224/T256 round to the paper's figure; the others are 0.07-0.14M above it,
+    # a rounding the official definition does not reproduce (see docs/repmlp.md).
+    assert abs(count / 1e6 - paper) < 0.15
+
+
+def test_include_top_pooling_and_non_square_sizes():
+    make = lambda **kw: keras_mixer.RepMLPNet(**SMALL, input_shape=(32, 64, 3), **kw)
+    assert make(classes=3).output_shape == (None, 3)
+    assert make(include_top=False).output_shape == (None, 4, 8, 16)
+    assert make(include_top=False, pooling="avg").output_shape == (None, 16)
+    assert make(include_top=False, pooling="max").output_shape == (None, 16)
+    # The natural size of a variant is the one with one partition per stage.
+    assert keras_mixer.RepMLPNet(**SMALL).input_shape == (None, 16, 16, 3)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(input_shape=(24, 32, 3)), "image height 24 is not a multiple of"),
+        (dict(input_shape=(32, 32, 1)), "has 1 channels"),
+        (dict(sharesets=(3, 4)), "sharesets\\[0\\]=3 does not divide channels\\[0\\]=8"),
+        (dict(depths=(1,)), "depths=\\(1,\\) has 1 entries"),
+        (dict(pooling="sum", include_top=False), "pooling='sum'"),
+        (dict(classes=0), "classes=0"),
+        (dict(weights="missing.weights.h5"), "no such file"),
+    ],
+)
+def test_bad_arguments_raise_early(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        keras_mixer.RepMLPNet(**{**SMALL, **kwargs})
+
+
+def test_variants_fix_their_architecture():
+    with pytest.raises(TypeError, match="fixes \\['channels'\\]"):
+        keras_mixer.RepMLPNetT224(channels=(8, 16, 32, 64))
+
+
+def _torch_reference(classes=5):
+    return randomize(
+        TorchRepMLPNet(SMALL["channels"], SMALL["depths"], SMALL["sharesets"],
+                       SMALL["partition_sizes"], classes)
+    )
+
+
+def _parity(model, reference, shape=(2, 32, 48, 3)):
+    x = np.random.default_rng(0).normal(size=shape).astype("float32")
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy()
+    return relative_error(ops.convert_to_numpy(model(x, training=False)), expected)
+
+
+@pytest.mark.parametrize("deploy", [False, True])
+def test_official_state_dict_matches_pytorch(deploy):
+    reference = _torch_reference()
+    if deploy:
+        state = deploy_state_dict(reference)
+    else:
+        state = {key: value.numpy() for key, value in reference.state_dict().items()}
+    model = keras_mixer.RepMLPNet(
+        **SMALL, deploy=deploy, input_shape=(32, 48, 3), classes=5,
+        classifier_activation=None, include_preprocessing=False,
+    )
+    load_repmlpnet_state_dict(model, {f"module.{k}": v for k, v in state.items()})
+    assert _parity(model, reference) <= 1e-4
+    if not deploy:
+        assert _parity(keras_mixer.reparameterize(model), reference) <= 1e-4
+
+
+def test_mismatched_state_dict_assigns_nothing():
+    state = {key: value.numpy() for key, value in _torch_reference(classes=5).state_dict().items()}
+    model = keras_mixer.RepMLPNet(**SMALL, input_shape=(32, 48, 3), classes=6)
+    before = [ops.convert_to_numpy(v).copy() for v in model.weights]
+    state["extra.weight"] = np.zeros(3)
+    with pytest.raises(ValueError) as error:
+        load_repmlpnet_state_dict(model, state)
+    assert "head.weight: shape (5, 16) does not fit" in str(error.value)
+    assert "extra.weight: unexpected" in str(error.value)
+    assert all(np.array_equal(ops.convert_to_numpy(v), b) for v, b in zip(model.weights, before))
+    deploy_model = keras_mixer.RepMLPNet(**SMALL, deploy=True, input_shape=(32, 48, 3), classes=5)
+    with pytest.raises(ValueError, match="fc3.bias: missing"):
+        load_repmlpnet_state_dict(deploy_model, {k: v for k, v in state.items() if k != "extra.weight"})
