@@ -79,6 +79,7 @@ def input_layer(input_shape, input_tensor):
 
 def build_isotropic_model(
     *,
+    family,
     patch_size,
     embed_dim,
     depth,
@@ -105,8 +106,10 @@ def build_isotropic_model(
     Stochastic depth grows linearly from 0 in the first block to
     `drop_path_rate` in the last. Everything that can be checked before
     building (weights path, pooling, classes, image size) is checked first.
+    `family` ("resmlp" or "mixer") with the sizes identifies official weights.
     """
-    check_application_arguments(weights, pooling, include_top, classes)
+    architecture = (family, patch_size, embed_dim, depth)
+    check_application_arguments(weights, pooling, include_top, classes, architecture)
     _check_positive_int("depth", depth)
     _check_positive_int("embed_dim", embed_dim)
     _check_positive_int("patch_size", patch_size)
@@ -143,12 +146,16 @@ def build_isotropic_model(
         dropout_rate=dropout_rate,
         head_initializer=head_initializer,
     )
-    return finish_model(inputs, input_tensor, outputs, name, weights)
+    return finish_model(inputs, input_tensor, outputs, name, weights, architecture)
 
 
-def check_application_arguments(weights, pooling, include_top, classes):
-    """Checks the keras.applications arguments every family shares."""
-    validate_weights_argument(weights)
+def check_application_arguments(weights, pooling, include_top, classes, architecture=None):
+    """Checks the keras.applications arguments every family shares.
+
+    `architecture` `(family, patch_size, embed_dim, depth)` lets official
+    weight tags be checked; families without official tags pass None.
+    """
+    validate_weights_argument(weights, architecture)
     if pooling not in POOLINGS:
         raise ValueError(f"pooling={pooling!r} is not supported; expected one of {POOLINGS}.")
     if include_top:
@@ -181,11 +188,11 @@ def classification_output(
     return keras.layers.Activation("linear", dtype="float32", name="features")(x)
 
 
-def finish_model(inputs, input_tensor, outputs, name, weights):
-    """Wraps the graph in a `keras.Model` and loads `weights` (None or `.weights.h5`)."""
+def finish_model(inputs, input_tensor, outputs, name, weights, architecture=None):
+    """Wraps the graph in a `keras.Model` and loads `weights` (see keras_mixer.weights)."""
     source = inputs if input_tensor is None else keras.utils.get_source_inputs(inputs)
     model = keras.Model(source, outputs, name=name)
-    return load_weights(model, weights)
+    return load_weights(model, weights, architecture)
 
 
 _VARIANT_DOC = """Instantiates the {title} model ({paper}).

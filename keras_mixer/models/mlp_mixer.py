@@ -4,6 +4,7 @@ import keras
 
 from keras_mixer.models.builder import build_isotropic_model
 from keras_mixer.models.builder import make_variant
+from keras_mixer.weights import gelu_approximate_for
 
 PAPER = "Tolstikhin et al. 2021, MLP-Mixer, arXiv:2105.01601"
 LAYER_NORM_EPSILON = 1e-6
@@ -20,7 +21,7 @@ def MLPMixer(
     depth=12,
     token_mixing_dim=384,
     channel_mixing_dim=3072,
-    gelu_approximate=False,
+    gelu_approximate=None,
     include_top=True,
     weights=None,
     input_tensor=None,
@@ -46,11 +47,18 @@ def MLPMixer(
         depth: number of blocks.
         token_mixing_dim: hidden width D_S of the token-mixing MLP.
         channel_mixing_dim: hidden width D_C of the channel-mixing MLP.
-        gelu_approximate: tanh-approximated GELU, as the official checkpoints
-            were trained; False gives exact GELU, as timm uses.
+        gelu_approximate: True for tanh-approximated GELU, as the official
+            checkpoints were trained; False for exact GELU, as timm uses; None
+            (default) takes the form of the `weights` checkpoint (tanh for the
+            official `.npz` files and tags, exact otherwise).
         include_top: whether to end with the classification head.
-        weights: None (random initialisation) or the path of a Keras
-            `.weights.h5` file of the same architecture.
+        weights: None (random initialisation), an official tag
+            (`"imagenet"`, `"imagenet21k"` for B/16 and L/16; see
+            docs/weights.md), or the path of a Keras `.weights.h5`, an
+            official Flax `.npz` or a timm `mixer_*` state dict
+            (`.safetensors`, `.pth`, `.bin`). At another input size the
+            token-mixing weights are resampled; with other `classes` the head
+            stays freshly initialised.
         input_tensor: optional Keras tensor to use as the image input.
         input_shape: `(height, width, channels)`, each side a multiple of
             `patch_size`; default `(224, 224, 3)`.
@@ -76,7 +84,12 @@ def MLPMixer(
     >>> model.predict(np.zeros((2, 32, 32, 3), "uint8"), verbose=0).shape
     (2, 10)
     """
+    if gelu_approximate is None:
+        gelu_approximate = bool(
+            gelu_approximate_for(weights, ("mixer", patch_size, embed_dim, depth))
+        )
     return build_isotropic_model(
+        family="mixer",
         patch_size=patch_size,
         embed_dim=embed_dim,
         depth=depth,

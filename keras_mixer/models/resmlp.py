@@ -64,8 +64,13 @@ def ResMLP(
         layer_scale_init: initial gamma; None picks it from the depth
             (0.1 up to 18 blocks, 1e-5 up to 24, 1e-6 beyond).
         include_top: whether to end with the classification head.
-        weights: None (random initialisation) or the path of a Keras
-            `.weights.h5` file of the same architecture.
+        weights: None (random initialisation), an official tag
+            (`"imagenet"`, `"imagenet_distilled"`, `"imagenet22k"` for B24;
+            see docs/weights.md), or the path of a Keras `.weights.h5`, an
+            official deit `.pth` or a timm `resmlp_*` state dict
+            (`.safetensors`, `.pth`, `.bin`). At another input size the
+            token-mixing weights are resampled; with other `classes` the head
+            stays freshly initialised.
         input_tensor: optional Keras tensor to use as the image input.
         input_shape: `(height, width, channels)`, each side a multiple of
             `patch_size`; default `(224, 224, 3)`.
@@ -93,6 +98,7 @@ def ResMLP(
     """
     linear_init = keras.initializers.TruncatedNormal(stddev=0.02)
     return build_isotropic_model(
+        family="resmlp",
         patch_size=patch_size,
         embed_dim=embed_dim,
         depth=depth,

@@ -1,0 +1,1 @@
+"""Reproducible experiments behind numbers quoted in the documentation."""

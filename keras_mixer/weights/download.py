@@ -1,0 +1,73 @@
+"""Downloading official checkpoints and caching their conversion to Keras weights.
+
+Layout of the cache (`$KERAS_MIXER_CACHE_DIR`, default `~/.keras/keras_mixer`):
+
+- `downloads/<model>_<tag>_<file>`: the publisher's file. It is fetched with
+  `keras.utils.get_file` under a `.partial` name, read back completely (a
+  truncated file fails to parse), and only then renamed to its final name:
+  an interrupted download is never taken for a finished one.
+- `converted/<model>_<tag>.weights.h5`: the same weights in the Keras layout,
+  written atomically after a successful conversion, so each checkpoint is
+  converted once.
+"""
+
+import os
+
+from keras_mixer.weights.keras_file import save_keras_weights
+from keras_mixer.weights.readers import read_checkpoint
+
+
+def cache_dir():
+    """The cache folder: `$KERAS_MIXER_CACHE_DIR`, else `~/.keras/keras_mixer`."""
+    default = os.path.join(os.path.expanduser("~"), ".keras", "keras_mixer")
+    return os.environ.get("KERAS_MIXER_CACHE_DIR") or default
+
+
+def fetch(entry):
+    """Returns the local path of `entry`'s checkpoint, downloading it if needed."""
+    import keras
+
+    folder = os.path.join(cache_dir(), "downloads")
+    final = os.path.join(folder, entry.filename)
+    if os.path.exists(final):
+        return final
+    os.makedirs(folder, exist_ok=True)
+    try:
+        partial = keras.utils.get_file(
+            fname=entry.filename + ".partial",
+            origin=entry.url,
+            cache_dir=cache_dir(),
+            cache_subdir="downloads",
+            force_download=True,
+        )
+    except Exception as error:  # get_file re-raises network errors as Exception
+        raise ValueError(f"Downloading {entry.url} failed: {error}") from None
+    try:
+        read_checkpoint(partial)
+    except ValueError as error:
+        os.remove(partial)
+        raise ValueError(
+            f"The download of {entry.url} is incomplete or corrupt and was "
+            f"deleted; try again. ({error})"
+        ) from None
+    os.replace(partial, final)
+    return final
+
+
+def converted_weights(entry):
+    """Returns the path of `entry` converted to a Keras `.weights.h5` (cached)."""
+    from keras_mixer.models import get_model
+    from keras_mixer.weights.foreign import load_foreign_weights
+
+    path = os.path.join(cache_dir(), "converted", f"{entry.model}_{entry.tag}.weights.h5")
+    if os.path.exists(path):
+        return path
+    source = fetch(entry)
+    model = get_model(
+        entry.model,
+        input_shape=(entry.image_size, entry.image_size, 3),
+        classes=entry.classes,
+        **({"gelu_approximate": entry.gelu_approximate} if entry.layout.startswith("mixer") else {}),
+    )
+    load_foreign_weights(model, source)
+    return save_keras_weights(model, path, entry.gelu_approximate if entry.layout.startswith("mixer") else None)
