@@ -107,6 +107,16 @@ def test_official_state_dict_matches_pytorch(deploy):
         assert _parity(keras_mixer.reparameterize(model), reference) <= 1e-4
 
 
+def test_official_pth_file_loads_through_weights_argument(tmp_path):
+    reference = _torch_reference()
+    torch.save({"model": reference.state_dict()}, tmp_path / "repmlpnet.pth")
+    model = keras_mixer.RepMLPNet(
+        **SMALL, weights=str(tmp_path / "repmlpnet.pth"), input_shape=(32, 48, 3), classes=5,
+        classifier_activation=None, include_preprocessing=False,
+    )
+    assert _parity(model, reference) <= 1e-4
+
+
 def test_mismatched_state_dict_assigns_nothing():
     state = {key: value.numpy() for key, value in _torch_reference(classes=5).state_dict().items()}
     model = keras_mixer.RepMLPNet(**SMALL, input_shape=(32, 48, 3), classes=6)

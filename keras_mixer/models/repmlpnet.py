@@ -99,8 +99,10 @@ def RepMLPNet(
         deploy: build the inference form directly (every RepMLP block a single
             FC); `keras_mixer.reparameterize` converts a trained model.
         include_top: whether to end with the classification head.
-        weights: None (random initialisation) or the path of a Keras
-            `.weights.h5` file of the same architecture.
+        weights: None (random initialisation), the path of a Keras
+            `.weights.h5` file of the same architecture, or an official
+            RepMLPNet `.pth` state dict (read without unpickling code, every
+            key and shape checked before anything is assigned).
         input_tensor: optional Keras tensor to use as the image input.
         input_shape: `(height, width, channels)`, each side a multiple of
             `patch_size * 2**i * partition_sizes[i]` for every stage `i`;

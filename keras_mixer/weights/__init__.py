@@ -17,6 +17,8 @@ from keras_mixer.weights.keras_file import load_keras_weights
 from keras_mixer.weights.keras_file import save_keras_weights
 from keras_mixer.weights.pth import load_state_dict
 from keras_mixer.weights.readers import detect_format
+from keras_mixer.weights.repmlpnet_official import is_repmlpnet
+from keras_mixer.weights.repmlpnet_official import load_repmlpnet_state_dict
 from keras_mixer.weights.registry import REGISTRY
 from keras_mixer.weights.registry import TAGS
 from keras_mixer.weights.registry import find_entry
@@ -92,6 +94,8 @@ def load_weights(model, weights, architecture=None):
         return load_keras_weights(model, converted_weights(find_entry(path, *architecture)))
     if _is_keras_file(path):
         return load_keras_weights(model, path)
+    if is_repmlpnet(model):
+        return load_repmlpnet_state_dict(model, load_state_dict(path))
     return load_foreign_weights(model, path)
 
 

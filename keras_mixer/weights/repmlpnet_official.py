@@ -105,6 +105,11 @@ def _describe(problems, limit=6):
     return "; ".join(problems[:limit]) + (f"; and {more} more" if more > 0 else "")
 
 
+def is_repmlpnet(model):
+    """Whether `model` holds RepMLP blocks (its checkpoints use the RepMLPNet layout)."""
+    return any(isinstance(layer, RepMLPBlock) for layer in model.layers)
+
+
 def load_repmlpnet_state_dict(model, state_dict):
     """Loads an official RepMLPNet state dict (`{key: array}`) into a keras_mixer RepMLPNet.
 
