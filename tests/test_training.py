@@ -61,7 +61,7 @@ def test_weight_decay_spares_affine_layer_scale_and_biases(recipe):
                                     warmup_epochs=0, global_clipnorm=None).make_optimizer(1, 2, 1)
     before = [keras.ops.convert_to_numpy(v) for v in model.trainable_weights]
     optimizer.apply_gradients(
-        [(np.zeros(v.shape, "float32"), v) for v in model.trainable_weights]
+        [(keras.ops.zeros(v.shape, "float32"), v) for v in model.trainable_weights]
     )
     for variable, old in zip(model.trainable_weights, before):
         changed = not np.allclose(keras.ops.convert_to_numpy(variable), old)
