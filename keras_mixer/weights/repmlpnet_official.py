@@ -11,6 +11,7 @@ import numpy as np
 
 from keras_mixer.layers import FFNBlock
 from keras_mixer.layers import RepMLPBlock
+from keras_mixer.weights.layouts import describe
 
 IGNORED_SUFFIXES = (".num_batches_tracked",)
 
@@ -100,11 +101,6 @@ def _layer_entries(layer):
     return []
 
 
-def _describe(problems, limit=6):
-    more = len(problems) - limit
-    return "; ".join(problems[:limit]) + (f"; and {more} more" if more > 0 else "")
-
-
 def is_repmlpnet(model):
     """Whether `model` holds RepMLP blocks (its checkpoints use the RepMLPNet layout)."""
     return any(isinstance(layer, RepMLPBlock) for layer in model.layers)
@@ -157,7 +153,7 @@ def load_repmlpnet_state_dict(model, state_dict):
         raise ValueError(
             f"State dict does not match model {model.name!r} (a keras_mixer RepMLPNet, "
             f"deploy={any(getattr(l, 'deploy', False) for l in model.layers)}): "
-            f"{_describe(problems) or 'the model has no RepMLPNet layers'}. Nothing was loaded."
+            f"{describe(problems, limit=6) or 'the model has no RepMLPNet layers'}. Nothing was loaded."
         )
     for variable, value in assignments:
         variable.assign(value.astype(variable.dtype))
