@@ -1,13 +1,14 @@
 """Runs `keras_mixer.training.train` in a fresh process, for the training tests.
 
     python distributed_run.py OUTPUT --strategy S --epochs N [--cpus 2]
-        [--kill-epoch E --kill-step B]
+        [--clipnorm C] [--kill-epoch E --kill-step B]
 
 Trains the default digits model and writes OUTPUT/result_<worker>.npz: the
 per-epoch `loss`, and `w{i}_r{r}` = weight i as held by replica r. Without
-stochastic depth (replicas would draw other masks than one process) and
-without gradient clipping (Keras clips each replica's part of the gradient
-under tf.distribute, not the summed gradient).
+stochastic depth (replicas would draw other masks than one process), and
+with a global clip norm (default 0.05) small enough to clip every step, so
+the equality checks also cover clipping of the summed gradient across
+replicas (`keras_mixer.training.clip_across_replicas`).
 With --kill-epoch/--kill-step the process dies with os._exit(3) right after
 that batch of that epoch (0-based), as a crash would.
 """
@@ -22,6 +23,7 @@ parser.add_argument("--strategy", default="none")
 parser.add_argument("--epochs", type=int, default=3)
 parser.add_argument("--batch-size", type=int, default=128)
 parser.add_argument("--cpus", type=int, default=1)
+parser.add_argument("--clipnorm", type=float, default=0.05)
 parser.add_argument("--kill-epoch", type=int)
 parser.add_argument("--kill-step", type=int)
 args = parser.parse_args()
@@ -72,7 +74,7 @@ result = training_run.train(
     batch_size=args.batch_size,
     strategy=args.strategy,
     output_dir=args.output,
-    recipe_overrides={"drop_path_rate": 0.0, "global_clipnorm": None},
+    recipe_overrides={"drop_path_rate": 0.0, "global_clipnorm": args.clipnorm},
     verbose=0,
 )
 arrays = {"loss": np.array(result.history["loss"]),

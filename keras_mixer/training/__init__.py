@@ -9,6 +9,7 @@ Example:
 
 from keras_mixer.training.callbacks import ResumableBackup
 from keras_mixer.training.callbacks import TrainingCurves
+from keras_mixer.training.clipping import clip_across_replicas
 from keras_mixer.training.data import load_image_data
 from keras_mixer.training.data import make_pipeline
 from keras_mixer.training.distillation import HardDistillation
@@ -34,6 +35,7 @@ __all__ = [
     "TrainingCurves",
     "WarmupDecay",
     "build_model",
+    "clip_across_replicas",
     "compile_model",
     "get_distribution",
     "get_recipe",

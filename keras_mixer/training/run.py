@@ -11,6 +11,7 @@ import keras
 from keras_mixer.training.callbacks import completed_epochs
 from keras_mixer.training.callbacks import make_callbacks
 from keras_mixer.training.callbacks import worker_backup_dir
+from keras_mixer.training.clipping import clip_across_replicas
 from keras_mixer.training.data import load_image_data
 from keras_mixer.training.data import make_pipeline
 from keras_mixer.training.distribution import get_distribution
@@ -73,13 +74,15 @@ def build_model(model_name, image_size, classes, drop_path_rate=0.0):
 
 
 def compile_model(model, recipe, steps_per_epoch, epochs, batch_size):
-    """Compiles with the recipe's optimizer, schedule and loss; under a
+    """Compiles with the recipe's optimizer, schedule and loss; under
+    tf.distribute, clips the summed gradient of all replicas, and under a
     multi-worker strategy also applies the `fit` workaround (keras#20585)."""
     model.compile(
         optimizer=recipe.make_optimizer(steps_per_epoch, epochs, batch_size),
         loss=recipe.make_loss(),
         metrics=["accuracy"],
     )
+    clip_across_replicas(model.optimizer)
     patch_model_for_multi_worker(model)
     return model
 
