@@ -1,4 +1,9 @@
-"""`keras-mixer demo`: train a small ResMLP on digits, export it, serve it."""
+"""`keras-mixer demo`: train the default model on digits, export it, serve it.
+
+The demo is `keras-mixer train` with its defaults (the `resmlp_digits` preset
+and the `digits` recipe, see `keras_mixer.training`) plus an export and a
+prediction by the SavedModel loaded with TensorFlow alone.
+"""
 
 import json
 import os
@@ -9,34 +14,21 @@ import numpy as np
 
 DEMO_NAME = "digits_resmlp"
 
-# A small ResMLP for 8x8 digits (S = 16 tokens of 128 channels), AdamW with a
-# cosine schedule: 98.9% on the held-out split in about a minute on 2 cores.
-DEMO_RECIPE = {
-    "patch_size": 2,
-    "embed_dim": 128,
-    "depth": 4,
-    "epochs": 50,
-    "batch_size": 64,
-    "learning_rate": 2e-3,
-    "weight_decay": 0.05,
-    "label_smoothing": 0.1,
-    "drop_path_rate": 0.1,
-}
-
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
         "demo",
         help="train a small ResMLP on scikit-learn's digits, export and serve it",
         description=(
-            "Trains a small ResMLP on scikit-learn's digits with model.fit, prints "
-            "the held-out test accuracy, saves a .keras file, exports a versioned "
-            "SavedModel and reloads it with TensorFlow alone to predict a few test "
-            "images."
+            "Trains the default small ResMLP on scikit-learn's digits with the CLI's "
+            "default recipe (model.fit), prints the held-out test accuracy, saves a "
+            ".keras file, exports a versioned SavedModel and reloads it with "
+            "TensorFlow alone to predict a few test images."
         ),
     )
-    parser.add_argument("--epochs", type=int, default=DEMO_RECIPE["epochs"], help="training epochs")
-    parser.add_argument("--output", default="runs/demo", help="folder for the .keras file")
+    parser.add_argument("--epochs", type=int, help="training epochs (default: the recipe's)")
+    parser.add_argument("--output", default=os.path.join("runs", "demo"),
+                        help="folder for logs, curves and the .keras file")
     parser.add_argument(
         "--export-dir",
         default=os.path.join("saved_models", DEMO_NAME),
@@ -45,50 +37,6 @@ def add_parser(subparsers):
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.set_defaults(func=run)
     return parser
-
-
-
-def train_digits_model(epochs=None, seed=0, verbose=1):
-    """Trains the demo ResMLP on digits; returns `(model, (x_test, y_test))`.
-
-    `epochs=None` uses the recipe's epoch count.
-    """
-    import keras
-
-    import keras_mixer
-    from keras_mixer.data import load_digits
-
-    epochs = DEMO_RECIPE["epochs"] if epochs is None else epochs
-    (x_train, y_train), (x_test, y_test) = load_digits()
-    keras.utils.set_random_seed(seed)
-    model = keras_mixer.ResMLP(
-        patch_size=DEMO_RECIPE["patch_size"],
-        embed_dim=DEMO_RECIPE["embed_dim"],
-        depth=DEMO_RECIPE["depth"],
-        layer_scale_init=0.1,
-        drop_path_rate=DEMO_RECIPE["drop_path_rate"],
-        input_shape=x_train.shape[1:],
-        classes=10,
-        name=DEMO_NAME,
-    )
-    steps = epochs * -(-len(x_train) // DEMO_RECIPE["batch_size"])
-    warmup = max(steps // 10, 1)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, steps - warmup, warmup_target=DEMO_RECIPE["learning_rate"], warmup_steps=warmup
-    )
-    model.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=DEMO_RECIPE["weight_decay"]),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=DEMO_RECIPE["label_smoothing"]),
-        metrics=["accuracy"],
-    )
-    model.fit(
-        x_train,
-        keras.utils.to_categorical(y_train, 10),
-        batch_size=DEMO_RECIPE["batch_size"],
-        epochs=epochs,
-        verbose=verbose,
-    )
-    return model, (x_test, y_test)
 
 
 def serve_with_tensorflow_only(export_path, images):
@@ -112,26 +60,24 @@ def serve_with_tensorflow_only(export_path, images):
 def run(args):
     import keras
 
-    from keras_mixer.export import export_saved_model
+    from keras_mixer.data import load_digits
+    from keras_mixer.training import train
 
     print(f"Training a ResMLP on scikit-learn's digits ({keras.config.backend()} backend).")
-    model, (x_test, y_test) = train_digits_model(args.epochs, args.seed)
-    probabilities = model.predict(x_test, verbose=0)
-    accuracy = float(np.mean(probabilities.argmax(-1) == y_test))
-    print(f"Test accuracy on {len(y_test)} held-out digits: {accuracy:.2%}")
+    if os.path.isdir(os.path.join(args.output, "backup")):
+        print(f"Resuming from the backup in {args.output}.")
+    result = train(epochs=args.epochs, output_dir=args.output, seed=args.seed,
+                   export=args.export_dir)
+    _, (x_test, y_test) = load_digits()
+    print(f"Test accuracy on {len(y_test)} held-out digits: {result.test_metrics['accuracy']:.2%}")
+    print(f"Saved {result.saved_model_path}")
+    print(f"Exported SavedModel to {result.export_path}")
 
-    os.makedirs(args.output, exist_ok=True)
-    keras_path = os.path.join(args.output, f"{DEMO_NAME}.keras")
-    model.save(keras_path)
-    print(f"Saved {keras_path}")
-    export_path = export_saved_model(model, args.export_dir)
-    print(f"Exported SavedModel to {export_path}")
-
-    served = serve_with_tensorflow_only(export_path, x_test[:8])
-    served_probabilities = np.asarray(served["probabilities"])
+    served = serve_with_tensorflow_only(result.export_path, x_test[:8])
+    probabilities = result.model.predict(x_test[:8].astype("float32"), verbose=0)
     print("Predictions of the SavedModel, loaded with TensorFlow alone:")
     for label, classes, scores in zip(y_test[:8], served["top_k_classes"], served["top_k_scores"]):
         print(f"  true {label}  predicted {classes[0]} (p={scores[0]:.3f})  top-3 {classes[:3]}")
-    max_difference = float(np.max(np.abs(served_probabilities - probabilities[:8])))
+    max_difference = float(np.max(np.abs(np.asarray(served["probabilities"]) - probabilities)))
     print(f"Largest difference to the Keras model's probabilities: {max_difference:.2e}")
     return 0
