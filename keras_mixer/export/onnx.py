@@ -4,7 +4,7 @@ import keras
 
 from keras_mixer.export.backend_subprocess import run_under_backend
 from keras_mixer.export.signatures import check_classifier
-from keras_mixer.export.staging import staged
+from keras_mixer.staging import staged
 
 
 def write_onnx(model, path, batch_size=None):

@@ -10,7 +10,7 @@ from keras_mixer.export.signatures import check_classifier
 from keras_mixer.export.signatures import check_labels
 from keras_mixer.export.signatures import check_top_k
 from keras_mixer.export.signatures import write_serving_archive
-from keras_mixer.export.staging import staged
+from keras_mixer.staging import staged
 
 
 def next_version(base_dir):

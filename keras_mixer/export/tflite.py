@@ -7,7 +7,7 @@ import keras
 import numpy as np
 
 from keras_mixer.export.backend_subprocess import run_under_backend
-from keras_mixer.export.staging import staged
+from keras_mixer.staging import staged
 
 TFLITE_SIGNATURES = ("serving_default", "serving_uint8")
 

@@ -136,6 +136,7 @@ def _mixer_variant(size, patch_size, params):
         paper=PAPER,
         summary="All-MLP image classifier: token-mixing and channel-mixing MLPs.",
         params=params,
+        example_size=patch_size * -(-64 // patch_size),  # 56 for /14
         patch_size=patch_size,
         **SIZES[size],
     )

@@ -13,6 +13,7 @@ import tempfile
 import h5py
 import numpy as np
 
+from keras_mixer.staging import staged
 from keras_mixer.weights.adapt import adapt_checkpoint
 
 # Root attribute recording the GELU form of the weights (1 = tanh, 0 = exact),
@@ -68,18 +69,11 @@ def gelu_approximate_of(path):
 
 def save_keras_weights(model, path, gelu_approximate=None):
     """Writes `model`'s weights to `path` atomically, recording the GELU form."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    partial = os.path.join(folder, f".{os.getpid()}.partial.weights.h5")
-    try:
+    with staged(path, overwrite=True) as partial:
         model.save_weights(partial)
         if gelu_approximate is not None:
             with h5py.File(partial, "a") as handle:
                 handle.attrs[GELU_ATTRIBUTE] = int(gelu_approximate)
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
     return path
 
 
