@@ -267,3 +267,15 @@ def test_get_model_names_the_choices():
         keras_mixer.models.get_model("resmlp13")
 
 
+
+
+def test_mixing_maps_start_from_different_random_values():
+    """One initializer object is shared by every block's maps; each map must draw its own."""
+    model = keras_mixer.ResMLP(patch_size=8, embed_dim=16, depth=2, input_shape=(32, 32, 3))
+    kernels = [
+        to_numpy(model.get_layer(f"block_{index}").token_mixing.linear.kernel).ravel()[:16]
+        for index in range(2)
+    ] + [to_numpy(model.get_layer("block_0").channel_mixing.fc1.kernel).ravel()[:16]]
+    for first in range(3):
+        for second in range(first + 1, 3):
+            assert not np.allclose(kernels[first], kernels[second])

@@ -4,6 +4,11 @@ import keras
 from keras import ops
 
 
+def _fresh(initializer):
+    """A new initializer from `initializer`'s config (a new seed unless it fixes one)."""
+    return keras.initializers.get(keras.initializers.serialize(initializer))
+
+
 class MixingMLP(keras.layers.Layer):
     """Base of `TokenMixing` and `ChannelMixing`: `fc2(GELU(fc1(x)))` with dropout.
 
@@ -30,9 +35,11 @@ class MixingMLP(keras.layers.Layer):
         self.dropout = keras.layers.Dropout(self.dropout_rate, dtype=self.dtype_policy)
 
     def _linear_kwargs(self, name):
+        # A fresh initializer per map: an initializer object holds one seed,
+        # so sharing it would give maps (and blocks) the same initial values.
         return {
-            "kernel_initializer": self.kernel_initializer,
-            "bias_initializer": self.bias_initializer,
+            "kernel_initializer": _fresh(self.kernel_initializer),
+            "bias_initializer": _fresh(self.bias_initializer),
             "dtype": self.dtype_policy,
             "name": name,
         }
