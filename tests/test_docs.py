@@ -5,6 +5,7 @@ import doctest
 import pytest
 
 import keras_mixer
+from keras_mixer import analysis
 from keras_mixer import data
 from keras_mixer import export
 from keras_mixer import layers
@@ -18,6 +19,9 @@ DOCUMENTED = [getattr(layers, name) for name in layers.__all__] + [
     keras_mixer.MLPMixerS16,
     models.get_model,
     data.load_digits,
+] + [
+    getattr(analysis, module)
+    for module in ("blocks", "figures", "permutation", "pictures", "token_maps", "weight_sparsity")
 ]
 
 
