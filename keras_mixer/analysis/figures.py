@@ -36,11 +36,11 @@ def save_figure(figure, path=None, dpi=100):
     return figure
 
 
-def show_matrix(axes, image, title=None, limit=None):
+def show_matrix(axes, image, title=None):
     """Draws `image` with a diverging colour map centred on zero, without ticks."""
     import numpy as np
 
-    limit = limit or float(np.max(np.abs(image))) or 1.0
+    limit = float(np.max(np.abs(image))) or 1.0
     axes.imshow(image, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
     axes.set_xticks([])
     axes.set_yticks([])
