@@ -157,3 +157,5 @@ def test_inspect_command_writes_every_picture(tmp_path, capsys):
     assert "largest output difference" in printed and "A: fraction of near-zero" in printed
     assert main(["inspect", "model.weights.h5", "--out", str(out)]) == 2
     assert "pass --variant" in capsys.readouterr().err
+    assert main(["inspect", model_path, "--variant", "resmlp12", "--out", str(out)]) == 2
+    assert "only used with a weights tag or file" in capsys.readouterr().err

@@ -44,17 +44,18 @@ def load_model(source, variant=None, image_size=224, classes=1000):
     from keras_mixer.weights import TAGS
 
     shape = dict(input_shape=(image_size, image_size, 3), classes=classes)
+    is_weights = source in TAGS or source.endswith(EXTENSIONS)
+    if is_weights and variant is None:
+        raise ValueError(
+            f"MODEL={source!r} is a weights tag or file; pass --variant (one of "
+            f"{sorted(VARIANTS)}) to say which model it is loaded into."
+        )
+    if not is_weights and variant is not None:
+        raise ValueError(f"--variant={variant!r} is only used with a weights tag or file.")
+    if is_weights:
+        return get_model(variant, weights=source, **shape), f"{variant} with weights {source}"
     if source.endswith(".keras"):
         return load_trained_model(source), f"the trained model {source}"
-    if source in TAGS or source.endswith(EXTENSIONS):
-        if variant is None:
-            raise ValueError(
-                f"MODEL={source!r} is a weights tag or file; pass --variant (one of "
-                f"{sorted(VARIANTS)}) to say which model it is loaded into."
-            )
-        return get_model(variant, weights=source, **shape), f"{variant} with weights {source}"
-    if variant is not None:
-        raise ValueError(f"--variant={variant!r} is only used with a weights tag or file.")
     return get_model(source, **shape), f"{source} with random initial weights (untrained)"
 
 
