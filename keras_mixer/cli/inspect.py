@@ -27,7 +27,7 @@ def add_parser(subparsers):
                         help="classes of a variant's head (default 1000)")
     parser.add_argument("--permutation-demo", action="store_true",
                         help="also train a small ResMLP and a convnet on shuffled digits "
-                             "(about a minute on 2 CPU cores) and draw their accuracies")
+                             "(one to two minutes on 2 CPU cores) and draw their accuracies")
     parser.add_argument("--epochs", type=int, default=None,
                         help="epochs of each permutation-demo run (default 20)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the permutation (default 0)")
