@@ -3,7 +3,7 @@
 The Mixer paper (Sec. 3.4, Fig. 4) trains on ImageNet with patches and the
 pixels inside them shuffled by one fixed permutation: Mixer reaches the same
 accuracy, a ResNet loses a lot. This is the same experiment on
-scikit-learn's 8x8 digits, small enough to run in tens of seconds on a CPU.
+scikit-learn's 8x8 digits, small enough to run in minutes on a CPU.
 """
 
 import keras
@@ -66,8 +66,8 @@ def permutation_demo(epochs=DEMO_EPOCHS, seed=0, path=None, verbose=0):
     One fixed `random_permutation` (2x2 patches of the 8x8 digits, and the
     4 pixels inside each) is applied to every training and test image. Both
     models are trained with the "digits" recipe for `epochs` epochs (the
-    default takes about half a minute on 2 CPU cores; 50 or more gives
-    the converged accuracies).
+    default of 20 took 1.5 to 3 minutes on a shared 2-core CPU; 60 gives
+    nearly converged accuracies, see docs/analysis.md).
 
     Args:
         epochs: training epochs of each of the four runs.
