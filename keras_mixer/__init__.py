@@ -8,6 +8,7 @@ Example:
 (None, 10)
 """
 
+from keras_mixer import analysis
 from keras_mixer import export
 from keras_mixer import layers
 from keras_mixer import models
@@ -16,4 +17,4 @@ from keras_mixer.models import *  # noqa: F401,F403  (the keras.applications-sty
 from keras_mixer.reparameterization import reparameterize
 from keras_mixer.version import __version__
 
-__all__ = ["export", "export_saved_model", "layers", "models", "reparameterize", "__version__"] + models.__all__
+__all__ = ["analysis", "export", "export_saved_model", "layers", "models", "reparameterize", "__version__"] + models.__all__
