@@ -102,15 +102,13 @@ def read_history(csv_path):
 
 
 def plot_history(history, path):
-    """Writes `history` (`{"loss": [...], "val_loss": [...], ...}`) as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
+    """Writes `history` (`{"loss": [...], "val_loss": [...], ...}`) as a PNG; returns the figure."""
+    from keras_mixer.analysis.figures import new_figure
+    from keras_mixer.analysis.figures import save_figure
 
     metrics = [key for key in ("loss", "accuracy") if key in history]
-    figure, axes = pyplot.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5), squeeze=False)
-    for axis, metric in zip(axes[0], metrics):
+    figure = new_figure(5 * len(metrics), 3.5)
+    for axis, metric in zip(figure.subplots(1, len(metrics), squeeze=False)[0], metrics):
         for prefix, label in (("", "train"), ("val_", "validation")):
             values = history.get(prefix + metric)
             if values:
@@ -119,9 +117,7 @@ def plot_history(history, path):
         axis.set_title(metric)
         axis.grid(alpha=0.3)
         axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    pyplot.close(figure)
+    return save_figure(figure, path)
 
 
 def make_callbacks(output_dir, distribution, *, checkpoint=True, logs=True):
