@@ -37,15 +37,38 @@ def _positions(shape):
     return math.prod(shape[1:-1])
 
 
+def mixer_block_flops(tokens, channels, channel_mixing_dim, token_mixing_dim=None):
+    """Forward FLOPs of one Mixer (`token_mixing_dim` D_S) or ResMLP (None) block."""
+    if token_mixing_dim is None:
+        token = 2 * tokens * tokens * channels
+    else:
+        token = 4 * tokens * token_mixing_dim * channels
+    return token + 4 * tokens * channels * channel_mixing_dim
+
+
+def isotropic_flops(image_size, patch_size, embed_dim, depth, channel_mixing_dim,
+                    token_mixing_dim=None, classes=1000, image_channels=3):
+    """Forward FLOPs per image of a ResMLP or MLP-Mixer, from its configuration.
+
+    Example (ResMLP-S12 and Mixer-B/16 at 224):
+
+    >>> from keras_mixer.benchmark.flops import isotropic_flops
+    >>> round(isotropic_flops(224, 16, 384, 12, 1536) / 1e9, 2)
+    6.02
+    >>> round(isotropic_flops(224, 16, 768, 12, 3072, token_mixing_dim=384) / 1e9, 1)
+    25.2
+    """
+    tokens = (image_size // patch_size) ** 2
+    stem = 2 * tokens * patch_size**2 * image_channels * embed_dim
+    block = mixer_block_flops(tokens, embed_dim, channel_mixing_dim, token_mixing_dim)
+    return stem + depth * block + 2 * embed_dim * classes
+
+
 def _mixer_block(layer, input_shape):
     _, tokens, channels = input_shape
     config = layer.get_config()
     hidden = config["channel_mixing_dim"] or int(round(channels * config["mlp_ratio"]))
-    if config["token_mixing_dim"] is None:
-        token = 2 * tokens * tokens * channels
-    else:
-        token = 4 * tokens * config["token_mixing_dim"] * channels
-    return token + 4 * tokens * channels * hidden
+    return mixer_block_flops(tokens, channels, hidden, config["token_mixing_dim"])
 
 
 def _conv(layer, input_shape, output_shape):

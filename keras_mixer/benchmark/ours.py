@@ -84,10 +84,11 @@ def training_row(model, batch, repeats, jit_compile):
 
 
 def measure(spec, dtype, *, batches, train_batch, repeats, latency_repeats, forms, jit_compile,
-            skip=None):
+            tasks=("inference", "training"), skip=None):
     """All rows of one model in one dtype on the current backend.
 
-    `forms` picks "train" (the model as built) and/or "fused"
+    `tasks` picks "inference" and/or "training"; `forms` picks "train"
+    (the model as built) and/or "fused"
     (`keras_mixer.fuse_for_inference`, inference only). `jit_compile` is
     passed to `Model.compile` ("auto" keeps Keras' default for the
     backend). `skip(task, batch, flops)` may return a reason to skip a row.
@@ -100,7 +101,7 @@ def measure(spec, dtype, *, batches, train_batch, repeats, latency_repeats, form
     reference = (images, np.argmax(reference_model.predict_on_batch(images), -1))
     model = reference_model if dtype == "float32" else build(spec, dtype, reference_model)
     rows = []
-    for form in forms:
+    for form in forms if "inference" in tasks else ():
         subject = keras_mixer.fuse_for_inference(model) if form == "fused" else model
         subject.compile(jit_compile=jit_compile)
         kept = [b for b in batches if not (skip and skip("inference", b, flops))]
@@ -110,10 +111,11 @@ def measure(spec, dtype, *, batches, train_batch, repeats, latency_repeats, form
             for b in batches if b not in kept
         ]
     reason = skip and skip("training", train_batch, flops)
-    rows.append(
-        {"task": "training", "form": "train", "batch": train_batch, "skipped": reason}
-        if reason else training_row(model, train_batch, repeats, jit_compile)
-    )
+    if "training" in tasks:
+        rows.append(
+            {"task": "training", "form": "train", "batch": train_batch, "skipped": reason}
+            if reason else training_row(model, train_batch, repeats, jit_compile)
+        )
     for row in rows:
         row["gflop_per_image"] = flops * (TRAINING_FACTOR if row["task"] == "training" else 1) / 1e9
     return rows

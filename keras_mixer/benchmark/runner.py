@@ -15,7 +15,17 @@ from keras_mixer.benchmark.worker import RESULT_PREFIX
 BACKENDS = ("tensorflow", "jax", "torch")
 DTYPES = ("float32", "bfloat16")
 FORMS = ("train", "fused")
-JIT_CHOICES = {"auto": "auto", "on": True, "off": False}
+TASKS = ("inference", "training")
+# `jit_compile` for Model.compile: "xla" is XLA on TensorFlow and JAX and Keras'
+# default (eager) on torch; "on" also runs torch.compile.
+JIT_CHOICES = ("xla", "auto", "on", "off")
+
+
+def jit_compile_for(jit, backend):
+    """The `Model.compile(jit_compile=...)` value `jit` means on `backend`."""
+    if jit == "xla":
+        return "auto" if backend == "torch" else True
+    return {"auto": "auto", "on": True, "off": False}[jit]
 
 
 @dataclasses.dataclass
@@ -31,7 +41,8 @@ class Settings:
     latency_repeats: int = 30
     threads: int = 2
     forms: tuple = FORMS
-    jit: str = "auto"
+    tasks: tuple = TASKS
+    jit: str = "xla"
     timm: bool = True
     matmul_size: int = 4096
     matmul_repeats: int = 3
@@ -50,7 +61,8 @@ class Settings:
             get_model(name)
         for name, values, allowed in (("backend", self.backends, BACKENDS),
                                       ("dtype", self.dtypes, DTYPES),
-                                      ("form", self.forms, FORMS)):
+                                      ("form", self.forms, FORMS),
+                                      ("task", self.tasks, TASKS)):
             bad = [value for value in values if value not in allowed]
             if bad or not values:
                 raise ValueError(f"{name} {bad or values!r} is not supported; expected one or "
@@ -64,19 +76,21 @@ class Settings:
             raise ValueError(f"batches={self.batches!r} is not supported; expected positive sizes.")
         if self.jit not in JIT_CHOICES:
             raise ValueError(f"jit={self.jit!r} is not supported; expected one of "
-                             f"{sorted(JIT_CHOICES)}.")
+                             f"{JIT_CHOICES}.")
         if self.threads > (os.cpu_count() or 1):
             raise ValueError(f"threads={self.threads} is more than the {os.cpu_count()} cores "
                              f"of this machine.")
 
 
-def _worker_spec(settings, framework):
+def worker_spec(settings, framework):
+    """The JSON-able job of one worker process."""
     return {
         "framework": framework, "threads": settings.threads, "models": list(settings.models),
         "dtypes": list(settings.dtypes), "batches": list(settings.batches),
         "train_batch": settings.train_batch, "repeats": settings.repeats,
         "latency_repeats": settings.latency_repeats, "forms": list(settings.forms),
-        "jit_compile": JIT_CHOICES[settings.jit], "matmul_size": settings.matmul_size,
+        "tasks": list(settings.tasks),
+        "jit": settings.jit, "matmul_size": settings.matmul_size,
         "matmul_repeats": settings.matmul_repeats, "max_seconds": settings.max_seconds,
     }
 
@@ -123,7 +137,7 @@ def run_benchmark(settings):
     settings.check()
     results = []
     for backend in settings.backends:
-        results += run_worker(_worker_spec(settings, "keras"), backend)
+        results += run_worker(worker_spec(settings, "keras"), backend)
     if settings.timm:
-        results += run_worker(_worker_spec(settings, "timm"), "torch")
+        results += run_worker(worker_spec(settings, "timm"), "torch")
     return combine(results, settings)

@@ -34,7 +34,8 @@ def _autocast(dtype):
     return contextlib.nullcontext()
 
 
-def measure(spec, dtype, flops, *, batches, train_batch, repeats, latency_repeats, skip=None):
+def measure(spec, dtype, flops, *, batches, train_batch, repeats, latency_repeats,
+            tasks=("inference", "training"), skip=None):
     """Rows of timm's model for `spec` in `dtype` (bfloat16 through torch.autocast)."""
     import torch
 
@@ -44,7 +45,7 @@ def measure(spec, dtype, flops, *, batches, train_batch, repeats, latency_repeat
     size = spec.timm_kwargs.get("img_size", 224)
     rows = []
     model.eval()
-    for batch in batches:
+    for batch in batches if "inference" in tasks else ():
         reason = skip and skip("inference", batch, flops)
         if reason:
             rows.append({"task": "inference", "form": "train", "batch": batch, "skipped": reason})
@@ -62,10 +63,11 @@ def measure(spec, dtype, flops, *, batches, train_batch, repeats, latency_repeat
             "peak_memory_mb": peak_memory_mb(), **summarize(times, batch),
         })
     reason = skip and skip("training", train_batch, flops)
-    if reason:
-        rows.append({"task": "training", "form": "train", "batch": train_batch, "skipped": reason})
-    else:
-        rows.append(_training_row(model, dtype, spec, train_batch, repeats))
+    if "training" in tasks:
+        rows.append(
+            {"task": "training", "form": "train", "batch": train_batch, "skipped": reason}
+            if reason else _training_row(model, dtype, spec, train_batch, repeats)
+        )
     for row in rows:
         row["gflop_per_image"] = flops * (TRAINING_FACTOR if row["task"] == "training" else 1) / 1e9
     return rows

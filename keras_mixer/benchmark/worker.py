@@ -55,6 +55,7 @@ def run(spec):
     from keras_mixer.benchmark.machine import matmul_peak
     from keras_mixer.benchmark.machine import pin_threads
     from keras_mixer.benchmark.models import get_model
+    from keras_mixer.benchmark.runner import jit_compile_for
 
     framework = spec["framework"]
     backend = "torch" if framework == "timm" else os.environ["KERAS_BACKEND"]
@@ -76,7 +77,7 @@ def run(spec):
             progress(label, f"{name} {dtype} ...")
             options = {"batches": spec["batches"], "train_batch": spec["train_batch"],
                        "repeats": spec["repeats"], "latency_repeats": spec["latency_repeats"],
-                       "skip": skip}
+                       "tasks": spec["tasks"], "skip": skip}
             if framework == "timm":
                 from keras_mixer.benchmark import timm_models
 
@@ -85,7 +86,7 @@ def run(spec):
                 from keras_mixer.benchmark import ours
 
                 rows = ours.measure(model, dtype, forms=spec["forms"],
-                                    jit_compile=spec["jit_compile"], **options)
+                                    jit_compile=jit_compile_for(spec["jit"], backend), **options)
             for row in rows:
                 row.update(kind="result", framework=framework, backend=label, model=name,
                            dtype=dtype)

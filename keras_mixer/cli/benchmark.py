@@ -37,6 +37,8 @@ def add_parser(subparsers):
     parser.add_argument("--forms", default=",".join(default.forms),
                         help="train (as built) and/or fused (keras_mixer.fuse_for_inference) "
                              "for inference (default both)")
+    parser.add_argument("--tasks", default=",".join(default.tasks),
+                        help="inference and/or training (default both)")
     parser.add_argument("--batches", default=",".join(map(str, default.batches)),
                         help="inference batch sizes (default 1,32)")
     parser.add_argument("--train-batch", type=int, default=default.train_batch,
@@ -47,8 +49,10 @@ def add_parser(subparsers):
                         help=f"timed calls at batch 1 (default {default.latency_repeats})")
     parser.add_argument("--threads", type=int, default=default.threads,
                         help=f"threads (and cores) per process (default {default.threads})")
-    parser.add_argument("--jit", choices=("auto", "on", "off"), default=default.jit,
-                        help="jit_compile of Model.compile: auto keeps Keras' default")
+    parser.add_argument("--jit", choices=("xla", "auto", "on", "off"), default=default.jit,
+                        help="jit_compile of Model.compile: xla (default) on TensorFlow and "
+                             "JAX, Keras' default on torch; auto: Keras' default everywhere "
+                             "(no XLA on a TensorFlow CPU); on: also torch.compile; off")
     parser.add_argument("--no-timm", action="store_true", help="do not measure timm")
     parser.add_argument("--max-seconds", type=float, default=default.max_seconds,
                         help="skip a measurement the matmul peak predicts to take longer")
@@ -67,7 +71,7 @@ def run(args):
 
     settings = Settings(
         models=_names(args.models), backends=_names(args.backends), dtypes=_names(args.dtypes),
-        forms=_names(args.forms), batches=_sizes(args.batches), train_batch=args.train_batch,
+        forms=_names(args.forms), tasks=_names(args.tasks), batches=_sizes(args.batches), train_batch=args.train_batch,
         repeats=args.repeats, latency_repeats=args.latency_repeats, threads=args.threads,
         jit=args.jit, timm=not args.no_timm, max_seconds=args.max_seconds,
     )
