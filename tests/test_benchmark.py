@@ -51,7 +51,7 @@ def test_model_flops_follow_the_formula(family):
 def _tiny_settings():
     return Settings(models=("tiny",), backends=(keras.config.backend(),), dtypes=("float32",),
                     batches=(1, 4), train_batch=4, threads=1, repeats=1, latency_repeats=2,
-                    matmul_size=128, matmul_repeats=1)
+                    jit="auto", matmul_size=128, matmul_repeats=1)
 
 
 def test_tiny_run_writes_a_well_formed_report(tmp_path, monkeypatch):
