@@ -30,8 +30,8 @@ def header(report):
         f"Versions: {versions}",
     ]
     for peak in report["matmul_peaks"]:
-        lines.append(f"Matmul peak {peak['backend']} {peak['dtype']} {peak['size']}x{peak['size']}: "
-                     f"{peak['gflop_s']:.1f} GFLOP/s")
+        lines.append(f"Matmul peak {peak['framework']}/{peak['backend']} {peak['dtype']} "
+                     f"{peak['size']}x{peak['size']}: {peak['gflop_s']:.1f} GFLOP/s")
     return lines
 
 
@@ -103,7 +103,7 @@ def write_chart(report, path):
                               else f"timm {r['dtype']}") == name]
                 values.append(found[0] if found else 0.0)
             positions = [m + (index - len(series) / 2 + 0.5) * width for m in range(len(models))]
-            axis.bar(positions, values, width, label=name)
+            axis.bar(positions, values, width, label=name, color=plt.cm.tab20(index % 20))
         axis.set_xticks(range(len(models)), models)
         axis.set_ylabel("images / s")
         axis.set_title(f"{task}, batch {batch}")

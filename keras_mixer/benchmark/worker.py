@@ -65,7 +65,8 @@ def run(spec):
     for dtype in spec["dtypes"]:
         rate, size = matmul_peak(backend, dtype, spec["matmul_size"], spec["matmul_repeats"])
         peaks[dtype] = rate
-        emit({"kind": "peak", "backend": backend, "dtype": dtype, "gflop_s": rate, "size": size})
+        emit({"kind": "peak", "framework": framework, "backend": backend, "dtype": dtype,
+              "gflop_s": rate, "size": size})
         progress(label, f"{dtype} matmul {size}x{size}: {rate:.1f} GFLOP/s")
     calls = spec["repeats"] + 1
     for name in spec["models"]:
