@@ -112,3 +112,26 @@ def test_skip_rule_names_the_estimate():
     skip = worker.skip_rule(peak_gflops=1.0, batches_per_row=3, max_seconds=10)
     assert skip("inference", 1, 1e9) is None  # 3 s
     assert "estimated 36 s" in skip("training", 1, 4e9)  # 3 x 4 GFLOP x 3 calls
+
+
+def test_command_runs_a_worker_process(tmp_path, capsys):
+    from keras_mixer.cli import main
+
+    code = main(["benchmark", "--quick", "--models", "tiny", "--backends",
+                 keras.config.backend(), "--dtypes", "float32", "--forms", "train", "--tasks",
+                 "inference", "--batches", "1", "--latency-repeats", "2", "--threads", "1",
+                 "--no-timm", "--output", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0 and "Matmul peak keras/" in out and "tiny" in out
+    with open(tmp_path / "results.json") as file:
+        rows = json.load(file)["rows"]
+    assert [(r["backend"], r["task"], r["batch"]) for r in rows] == [
+        (keras.config.backend(), "inference", 1)]
+
+
+def test_command_rejects_a_bad_model_in_one_line(capsys):
+    from keras_mixer.cli import main
+
+    assert main(["benchmark", "--models", "ResMLP99", "--no-timm"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "Unknown benchmark model 'ResMLP99'" in error
