@@ -60,11 +60,11 @@ def deploy_fc(block):
     return kernel, bias
 
 
-def _layers(layer):
+def iter_layers(layer):
     """The layers of a functional or Sequential model, recursively, in a fixed order."""
     for child in getattr(layer, "layers", ()):
         yield child
-        yield from _layers(child)
+        yield from iter_layers(child)
 
 
 def _deploy_clone(layer):
@@ -100,27 +100,41 @@ def reparameterize(model):
             f"reparameterize expects a keras.Model, got {type(model).__name__}; wrap the "
             f"layers in a functional or Sequential model."
         )
-    blocks = [layer for layer in _layers(model) if isinstance(layer, RepMLPBlock)]
+    blocks = [layer for layer in iter_layers(model) if isinstance(layer, RepMLPBlock)]
     if not blocks:
         raise ValueError(
             f"Model {model.name!r} has no RepMLPBlock reachable as a layer of a "
             f"functional or Sequential model; nothing to re-parameterise."
         )
+    return rebuild(model, _deploy_clone, _deploy_weights, "re-parameterise")
+
+
+def _deploy_weights(source, target):
+    if not isinstance(source, RepMLPBlock):
+        return False
+    kernel, bias = deploy_fc(source)
+    target.gp_fc1.set_weights(source.gp_fc1.get_weights())
+    target.gp_fc2.set_weights(source.gp_fc2.get_weights())
+    target.fc3_kernel.assign(np.asarray(kernel, target.fc3_kernel.dtype))
+    target.fc3_bias.assign(np.asarray(bias, target.fc3_bias.dtype))
+    return True
+
+
+def rebuild(model, clone_function, transfer, verb):
+    """Clones `model` with `clone_function` and moves the weights over, layer by layer.
+
+    `transfer(source, target)` sets the weights of a rewritten layer and
+    returns True; every other layer keeps its weights. `verb` names the
+    operation in the error raised when the model cannot be rebuilt.
+    """
     try:
-        deployed = keras.models.clone_model(model, clone_function=_deploy_clone, recursive=True)
+        clone = keras.models.clone_model(model, clone_function=clone_function, recursive=True)
     except ValueError as error:
         raise ValueError(
-            f"Cannot re-parameterise model {model.name!r}: it could not be rebuilt from its "
+            f"Cannot {verb} model {model.name!r}: it could not be rebuilt from its "
             f"config ({error}). Use a functional or Sequential model."
         ) from None
-    pairs = list(zip(_layers(model), _layers(deployed)))
-    for source, target in pairs:
-        if isinstance(source, RepMLPBlock):
-            kernel, bias = deploy_fc(source)
-            target.gp_fc1.set_weights(source.gp_fc1.get_weights())
-            target.gp_fc2.set_weights(source.gp_fc2.get_weights())
-            target.fc3_kernel.assign(np.asarray(kernel, target.fc3_kernel.dtype))
-            target.fc3_bias.assign(np.asarray(bias, target.fc3_bias.dtype))
-        elif not isinstance(source, keras.Model):
+    for source, target in zip(iter_layers(model), iter_layers(clone)):
+        if not transfer(source, target) and not isinstance(source, keras.Model):
             target.set_weights(source.get_weights())
-    return deployed
+    return clone

@@ -6,7 +6,7 @@ import sys
 
 # Each module defines `add_parser(subparsers)` returning a parser whose
 # `func` default runs the command with the parsed arguments.
-COMMANDS = ("demo", "train", "evaluate", "predict", "export", "convert", "inspect")
+COMMANDS = ("demo", "train", "evaluate", "predict", "export", "convert", "inspect", "benchmark")
 
 
 def build_parser():

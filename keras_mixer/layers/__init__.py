@@ -3,10 +3,12 @@
 from keras_mixer.layers.affine import Affine
 from keras_mixer.layers.channel_mixing import ChannelMixing
 from keras_mixer.layers.drop_path import DropPath
+from keras_mixer.layers.fused_mixer_block import FusedMixerBlock
 from keras_mixer.layers.mixer_block import MixerBlock
 from keras_mixer.layers.patch_embedding import PatchEmbedding
 from keras_mixer.layers.repmlp_block import RepMLPBlock
 from keras_mixer.layers.repmlp_ffn import FFNBlock
+from keras_mixer.layers.scaled_token_dense import ScaledTokenDense
 from keras_mixer.layers.token_dense import TokenDense
 from keras_mixer.layers.token_mixing import TokenMixing
 
@@ -15,9 +17,11 @@ __all__ = [
     "ChannelMixing",
     "DropPath",
     "FFNBlock",
+    "FusedMixerBlock",
     "MixerBlock",
     "PatchEmbedding",
     "RepMLPBlock",
+    "ScaledTokenDense",
     "TokenDense",
     "TokenMixing",
 ]

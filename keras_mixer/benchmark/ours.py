@@ -1,0 +1,121 @@
+"""Timing keras_mixer models in the current Keras backend: inference and training."""
+
+import keras
+import numpy as np
+
+from keras_mixer.benchmark.flops import TRAINING_FACTOR
+from keras_mixer.benchmark.flops import forward_flops
+from keras_mixer.benchmark.machine import peak_memory_mb
+from keras_mixer.benchmark.machine import reset_peak_memory
+from keras_mixer.benchmark.timing import summarize
+from keras_mixer.benchmark.timing import time_calls
+
+POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
+AGREEMENT_IMAGES = 32
+
+
+def random_images(shape, seed=0):
+    """Random 0-255 RGB pixels of `shape`, float32 (what the models take)."""
+    return np.random.default_rng(seed).integers(0, 256, shape).astype("float32")
+
+
+def build(spec, dtype, weights_from=None):
+    """Builds `spec` under `dtype`'s Keras policy, with the weights of `weights_from` if given.
+
+    A zero-initialised head (Mixer's) gets small random values, so top-1
+    agreement between forms and dtypes is not trivially perfect.
+    """
+    if dtype not in POLICIES:
+        raise ValueError(f"dtype {dtype!r} is not supported; expected one of {sorted(POLICIES)}.")
+    keras.config.set_dtype_policy(POLICIES[dtype])
+    try:
+        keras.utils.set_random_seed(0)
+        model = spec.build()
+    finally:
+        keras.config.set_dtype_policy("float32")
+    if weights_from is not None:
+        model.set_weights(weights_from.get_weights())
+    elif "head" in [layer.name for layer in model.layers]:
+        head = model.get_layer("head")
+        if not np.any(keras.ops.convert_to_numpy(head.kernel)):
+            std = head.kernel.shape[0] ** -0.5
+            head.kernel.assign(np.random.default_rng(0).normal(0, std, head.kernel.shape))
+    return model
+
+
+def inference_rows(model, form, batches, repeats, latency_repeats, reference):
+    """One row per batch size: images/s, latency, first-call time and peak memory.
+
+    `reference` is `(images, top-1 classes)` of the float32 training form;
+    the row reports the fraction of those images this model classifies alike.
+    """
+    rows = []
+    images, classes = reference
+    agreement = float(np.mean(np.argmax(model.predict_on_batch(images), -1) == classes))
+    for batch in batches:
+        x = random_images((batch,) + tuple(model.input_shape[1:]), seed=batch)
+        reset_peak_memory()
+        first, times = time_calls(
+            lambda: model.predict_on_batch(x), latency_repeats if batch == 1 else repeats
+        )
+        rows.append({
+            "task": "inference", "form": form, "batch": batch, "first_call_s": first,
+            "peak_memory_mb": peak_memory_mb(), "top1_agreement": agreement,
+            **summarize(times, batch),
+        })
+    return rows
+
+
+def training_row(model, batch, repeats, jit_compile):
+    """Images/s of `train_on_batch` (one AdamW step per batch) on random labelled images."""
+    model.compile(
+        optimizer=keras.optimizers.AdamW(1e-4),
+        loss="sparse_categorical_crossentropy",
+        jit_compile=jit_compile,
+    )
+    x = random_images((batch,) + tuple(model.input_shape[1:]), seed=batch)
+    y = np.random.default_rng(batch).integers(0, model.output_shape[-1], batch)
+    reset_peak_memory()
+    first, times = time_calls(lambda: model.train_on_batch(x, y), repeats)
+    return {
+        "task": "training", "form": "train", "batch": batch, "first_call_s": first,
+        "peak_memory_mb": peak_memory_mb(), **summarize(times, batch),
+    }
+
+
+def measure(spec, dtype, *, batches, train_batch, repeats, latency_repeats, forms, jit_compile,
+            tasks=("inference", "training"), skip=None):
+    """All rows of one model in one dtype on the current backend.
+
+    `tasks` picks "inference" and/or "training"; `forms` picks "train"
+    (the model as built) and/or "fused"
+    (`keras_mixer.fuse_for_inference`, inference only). `jit_compile` is
+    passed to `Model.compile` ("auto" keeps Keras' default for the
+    backend). `skip(task, batch, flops)` may return a reason to skip a row.
+    """
+    import keras_mixer
+
+    reference_model = build(spec, "float32")
+    flops = forward_flops(reference_model)
+    images = random_images((AGREEMENT_IMAGES,) + tuple(reference_model.input_shape[1:]), seed=7)
+    reference = (images, np.argmax(reference_model.predict_on_batch(images), -1))
+    model = reference_model if dtype == "float32" else build(spec, dtype, reference_model)
+    rows = []
+    for form in forms if "inference" in tasks else ():
+        subject = keras_mixer.fuse_for_inference(model) if form == "fused" else model
+        subject.compile(jit_compile=jit_compile)
+        kept = [b for b in batches if not (skip and skip("inference", b, flops))]
+        rows += inference_rows(subject, form, kept, repeats, latency_repeats, reference)
+        rows += [
+            {"task": "inference", "form": form, "batch": b, "skipped": skip("inference", b, flops)}
+            for b in batches if b not in kept
+        ]
+    reason = skip and skip("training", train_batch, flops)
+    if "training" in tasks:
+        rows.append(
+            {"task": "training", "form": "train", "batch": train_batch, "skipped": reason}
+            if reason else training_row(model, train_batch, repeats, jit_compile)
+        )
+    for row in rows:
+        row["gflop_per_image"] = flops * (TRAINING_FACTOR if row["task"] == "training" else 1) / 1e9
+    return rows
