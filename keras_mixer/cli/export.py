@@ -24,6 +24,8 @@ def add_parser(subparsers):
     parser.add_argument(
         "--crop-ratio", type=float, help="eval crop ratio of serving_bytes (default: the model family's)"
     )
+    parser.add_argument("--no-fuse", action="store_true",
+                        help="export the model as built, not keras_mixer.fuse_for_inference(model)")
     parser.add_argument("--tflite", metavar="FILE", help="also write a .tflite file of serving_default")
     parser.add_argument("--onnx", metavar="FILE", help="also write an ONNX file")
     parser.add_argument(
@@ -67,7 +69,8 @@ def run(args):
     if args.onnx:
         check_onnx_batch_size(model, args.onnx_batch_size)
     path = export_saved_model(
-        model, args.base_dir, version=args.version, top_k=args.top_k, labels=labels, crop_ratio=args.crop_ratio
+        model, args.base_dir, version=args.version, top_k=args.top_k, labels=labels, crop_ratio=args.crop_ratio,
+        fuse=not args.no_fuse,
     )
     print(f"Exported SavedModel to {path} (signatures serving_default, serving_uint8, serving_bytes)")
     if args.tflite:
