@@ -21,15 +21,16 @@ def test_digits_split_is_fixed_and_held_out():
 
 def test_demo_trains_saves_exports_and_serves(backend, tmp_path, capsys):
     """On the README's backend (TensorFlow) the demo runs with the CLI's
-    defaults and must reach the README's 98%; on the others one epoch checks
-    the same steps."""
+    defaults: 98.06% measured, checked at 97.5% so that one or two digits
+    classified otherwise on another CPU do not fail CI. On the other
+    backends one epoch checks the same steps."""
     export_dir = tmp_path / "saved_models" / "digits_resmlp"
     args = ["demo", "--output", str(tmp_path / "run"), "--export-dir", str(export_dir)]
     full_length = backend == "tensorflow"
     assert main(args if full_length else args + ["--epochs", "1"]) == 0
     printed = capsys.readouterr().out
     accuracy = float(printed.split("Test accuracy on 360 held-out digits: ")[1].split("%")[0])
-    assert accuracy >= (98.0 if full_length else 0.0), accuracy
+    assert accuracy >= (97.5 if full_length else 0.0), accuracy
     assert "loaded with TensorFlow alone" in printed
     assert os.path.isfile(tmp_path / "run" / "resmlp_digits.keras")
     assert os.path.isfile(tmp_path / "run" / "training_curves.png")
