@@ -19,10 +19,13 @@ venv: $(BIN)/keras-mixer
 demo: venv
 	KERAS_BACKEND=$${KERAS_BACKEND:-tensorflow} $(BIN)/keras-mixer demo
 
+# pytest -n 2 runs two workers on 2 cores: one OpenMP thread each, or torch's
+# spin-waiting threads slow every op several-fold.
 test: venv
 	set -e; for backend in $(BACKENDS); do \
 		echo "=== tests on the $$backend backend ==="; \
-		KERAS_BACKEND=$$backend $(BIN)/python -m pytest $(PYTEST_ARGS) tests; \
+		KERAS_BACKEND=$$backend OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} \
+			$(BIN)/python -m pytest $(PYTEST_ARGS) tests; \
 	done
 
 clean:
