@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 BACKENDS ?= tensorflow jax torch
-PYTEST_ARGS ?= -n 2
+PYTEST_ARGS ?= -n 2 --durations=25
 
 .PHONY: venv demo test clean
 
