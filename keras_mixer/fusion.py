@@ -106,7 +106,7 @@ def fuse_for_inference(model):
     ...                            input_shape=(16, 16, 3), classes=10)
     >>> fused = keras_mixer.fuse_for_inference(model)
     >>> x = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3)).astype("float32")
-    >>> bool(np.allclose(fused(x), model(x), atol=1e-6))
+    >>> bool(np.allclose(fused.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6))
     True
     """
     if not isinstance(model, keras.Model):

@@ -93,15 +93,3 @@ def test_scaled_token_dense_matches_its_formula():
     assert relative_error(layer(x), expected) <= 1e-6
     with pytest.raises(ValueError, match="token table"):
         layers.ScaledTokenDense(3).build((2, 5))
-
-
-def test_docstring_examples():
-    import doctest
-
-    from keras_mixer.benchmark import flops
-
-    for obj in (keras_mixer.fuse_for_inference, flops.forward_flops, flops.isotropic_flops):
-        runner = doctest.DocTestRunner()
-        for test in doctest.DocTestFinder().find(obj, globs={}):
-            runner.run(test)
-        assert runner.summarize(verbose=False).failed == 0, obj.__name__

@@ -55,9 +55,17 @@ def small_mixer(**kwargs):
 SMALL_MODELS = {"resmlp": small_resmlp, "mixer": small_mixer}
 
 
+# A count depends only on the architecture (backend-independent Python); the
+# three largest variants take 10-30 s each to declare, so they are counted in
+# the TensorFlow pass only, to keep CI inside its budget.
+COUNTED_ON_TENSORFLOW_ONLY = {"mixer_l16", "mixer_l32", "mixer_h14"}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(PARAMETER_COUNTS))
 def test_parameter_counts_match_the_papers(name):
+    if name in COUNTED_ON_TENSORFLOW_ONLY and keras.config.backend() != "tensorflow":
+        pytest.skip("the largest variants are counted in the TensorFlow pass only")
     with keras.StatelessScope():  # variables are declared, not initialised
         model = VARIANTS[name]()
     assert model.count_params() == PARAMETER_COUNTS[name]
@@ -190,8 +198,8 @@ def test_training_with_fit_reduces_the_loss():
     (images, labels), _ = load_digits()
     model = small_resmlp(patch_size=2, embed_dim=32, input_shape=(8, 8, 3), classes=10, drop_path_rate=0.1, dropout_rate=0.1)
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
-    history = model.fit(images[:256], labels[:256], epochs=10, batch_size=32, verbose=0)
-    assert history.history["loss"][-1] < 0.7 * history.history["loss"][0]
+    history = model.fit(images[:256], labels[:256], epochs=15, batch_size=32, verbose=0)
+    assert history.history["loss"][-1] < 0.65 * history.history["loss"][0], history.history["loss"]
 
 
 BAD_ARGUMENTS = [

@@ -96,6 +96,10 @@ def test_digits_stream_is_resumable_and_batched_globally():
     assert [len(batch[0]) for batch in _batches(test, 5)] == [256, 104]
 
 
+@pytest.mark.skipif(
+    keras.config.backend() != "tensorflow",
+    reason="inside tf.data Keras computes the augmentation with TensorFlow on every backend",
+)
 def test_deit_augmentation_runs_in_the_pipeline():
     images = training.load_image_data("digits", (16, 16))
     recipe = training.get_recipe("deit")
