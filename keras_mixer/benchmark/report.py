@@ -77,10 +77,10 @@ def write_json(report, path):
 
 def write_chart(report, path):
     """Bar chart of images/s per model: one panel per task and batch, bars per framework."""
-    import matplotlib
+    from matplotlib import colormaps
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from keras_mixer.analysis.figures import new_figure
+    from keras_mixer.analysis.figures import save_figure
 
     rows = [r for r in report["rows"] if not r.get("skipped")]
     panels = sorted({(r["task"], r["batch"]) for r in rows})
@@ -89,9 +89,8 @@ def write_chart(report, path):
         f"{r['backend']} {r['form']} {r['dtype']}" if r["framework"] == "keras"
         else f"timm {r['dtype']}" for r in rows
     ))
-    figure, axes = plt.subplots(len(panels) or 1, 1, figsize=(max(8, 2 * len(models)),
-                                                               3.2 * max(len(panels), 1)),
-                                squeeze=False)
+    figure = new_figure(max(8, 2 * len(models)), 3.2 * max(len(panels), 1))
+    axes = figure.subplots(len(panels) or 1, 1, squeeze=False)
     width = 0.8 / max(len(series), 1)
     for axis, (task, batch) in zip(axes[:, 0], panels):
         for index, name in enumerate(series):
@@ -103,7 +102,7 @@ def write_chart(report, path):
                               else f"timm {r['dtype']}") == name]
                 values.append(found[0] if found else 0.0)
             positions = [m + (index - len(series) / 2 + 0.5) * width for m in range(len(models))]
-            axis.bar(positions, values, width, label=name, color=plt.cm.tab20(index % 20))
+            axis.bar(positions, values, width, label=name, color=colormaps["tab20"](index % 20))
         axis.set_xticks(range(len(models)), models)
         axis.set_ylabel("images / s")
         axis.set_title(f"{task}, batch {batch}")
@@ -111,9 +110,7 @@ def write_chart(report, path):
     cpu = report["machine"]["cpu"]
     figure.suptitle(f"{cpu['model']}, {report['settings']['threads']} threads, "
                     f"{report['machine']['date']}")
-    figure.tight_layout()
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
+    save_figure(figure, path, dpi=90)
 
 
 def write_report(report, folder):
