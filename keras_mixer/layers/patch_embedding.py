@@ -9,8 +9,13 @@ class PatchEmbedding(keras.layers.Layer):
     """Linear patch embedding: images `(B, H, W, c)` to tokens `(B, S, C)`.
 
     One shared linear map per non-overlapping `patch_size x patch_size` patch,
-    implemented as a `Conv2D` with kernel = stride = `patch_size`, followed by
-    flattening the `(H/p, W/p)` grid row-major into `S = H*W/p^2` tokens.
+    the `(H/p, W/p)` grid flattened row-major into `S = H*W/p^2` tokens. The
+    weights are those of a `Conv2D` with kernel = stride = `patch_size` (kernel
+    `(p, p, c, C)`, the layout of the original checkpoints), but the map is
+    computed as one einsum over the image reshaped into patches: the same
+    numbers to float32 rounding, and a faster stem on CPU (the whole ResMLP-S12
+    forward pass is about 6% faster on JAX, and no slower on TensorFlow or
+    torch; `benchmarks/README.md`).
 
     Args:
         patch_size: int, side of the square patches; H and W must be multiples.
@@ -73,9 +78,13 @@ class PatchEmbedding(keras.layers.Layer):
         self.proj.build(input_shape)
 
     def call(self, images):
-        features = self.proj(images)
-        shape = ops.shape(features)
-        return ops.reshape(features, (shape[0], shape[1] * shape[2], shape[3]))
+        rows, cols = self.grid_size(images.shape)
+        p = self.patch_size
+        patches = ops.reshape(images, (-1, rows, p, cols, p, images.shape[-1]))
+        kernel = ops.cast(self.proj.kernel, patches.dtype)
+        tokens = ops.einsum("bhpwqc,pqcd->bhwd", patches, kernel)
+        tokens = ops.reshape(tokens, (-1, rows * cols, self.embed_dim))
+        return tokens + ops.cast(self.proj.bias, tokens.dtype)
 
     def compute_output_shape(self, input_shape):
         rows, cols = self.grid_size(input_shape)
