@@ -17,6 +17,7 @@ import numpy as np
 from keras_mixer.layers import FusedMixerBlock
 from keras_mixer.layers import MixerBlock
 from keras_mixer.layers import RepMLPBlock
+from keras_mixer.reparameterization import check_model
 from keras_mixer.reparameterization import iter_layers
 from keras_mixer.reparameterization import rebuild
 from keras_mixer.reparameterization import reparameterize
@@ -109,11 +110,7 @@ def fuse_for_inference(model):
     >>> bool(np.allclose(fused.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6))
     True
     """
-    if not isinstance(model, keras.Model):
-        raise ValueError(
-            f"fuse_for_inference expects a keras.Model, got {type(model).__name__}; wrap the "
-            f"layers in a functional or Sequential model."
-        )
+    check_model(model, "fuse_for_inference")
     if any(isinstance(layer, RepMLPBlock) and not layer.deploy for layer in iter_layers(model)):
         model = reparameterize(model)
     if not any(isinstance(layer, MixerBlock) for layer in iter_layers(model)):

@@ -60,6 +60,15 @@ def deploy_fc(block):
     return kernel, bias
 
 
+def check_model(model, operation):
+    """Raises early unless `model` is a `keras.Model`, naming `operation`."""
+    if not isinstance(model, keras.Model):
+        raise ValueError(
+            f"{operation} expects a keras.Model, got {type(model).__name__}; wrap the "
+            f"layers in a functional or Sequential model."
+        )
+
+
 def iter_layers(layer):
     """The layers of a functional or Sequential model, recursively, in a fixed order."""
     for child in getattr(layer, "layers", ()):
@@ -95,11 +104,7 @@ def reparameterize(model):
     >>> bool(np.allclose(deployed.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6))
     True
     """
-    if not isinstance(model, keras.Model):
-        raise ValueError(
-            f"reparameterize expects a keras.Model, got {type(model).__name__}; wrap the "
-            f"layers in a functional or Sequential model."
-        )
+    check_model(model, "reparameterize")
     blocks = [layer for layer in iter_layers(model) if isinstance(layer, RepMLPBlock)]
     if not blocks:
         raise ValueError(
