@@ -101,11 +101,28 @@ def test_timm_rows_for_the_tiny_model():
     ({"dtypes": ("float16",)}, "dtype"),
     ({"repeats": 0}, "repeats"),
     ({"jit": "maybe"}, "jit"),
+    ({"forms": ("int4",)}, "form"),
     ({"threads": 10_000}, "cores"),
 ])
 def test_bad_settings_are_rejected(change, message):
     with pytest.raises(ValueError, match=message):
         Settings(**change).check()
+
+
+def test_int8_form_quantizes_the_fused_channel_maps():
+    import numpy as np
+
+    from keras_mixer.benchmark import ours
+
+    model = ours.build(get_model("tiny"), "float32")
+    int8 = ours.inference_form(model, "int8")
+    modes = {layer.name: layer.quantization_mode for layer in int8._flatten_layers()
+             if isinstance(layer, keras.layers.Dense)}
+    assert modes and set(modes.values()) == {"int8"}, modes
+    assert model.get_layer("head").quantization_mode is None  # the model as built is untouched
+    images = ours.random_images((8,) + tuple(model.input_shape[1:]))
+    expected, got = model.predict_on_batch(images), int8.predict_on_batch(images)
+    assert np.abs(got - expected).max() < 0.05 * np.abs(expected).max()
 
 
 def test_skip_rule_names_the_estimate():

@@ -1,5 +1,7 @@
 """Timing keras_mixer models in the current Keras backend: inference and training."""
 
+import warnings
+
 import keras
 import numpy as np
 
@@ -41,6 +43,25 @@ def build(spec, dtype, weights_from=None):
             std = head.kernel.shape[0] ** -0.5
             head.kernel.assign(np.random.default_rng(0).normal(0, std, head.kernel.shape))
     return model
+
+
+def inference_form(model, form):
+    """`model` as built ("train"), fused ("fused"), or fused with int8 Dense kernels ("int8").
+
+    "int8" is Keras' own `Model.quantize("int8")` on the fused model: the
+    channel-mixing `Dense` kernels become int8 with per-channel scales and
+    inputs are quantised on the fly; the token maps stay in floating point.
+    """
+    import keras_mixer
+
+    if form == "train":
+        return model
+    subject = keras_mixer.fuse_for_inference(model)
+    if form == "int8":
+        with warnings.catch_warnings():  # one per layer without weights to quantise
+            warnings.filterwarnings("ignore", message=".*does not have a `quantize` method")
+            subject.quantize("int8")
+    return subject
 
 
 def inference_rows(model, form, batches, repeats, latency_repeats, reference):
@@ -87,14 +108,11 @@ def measure(spec, dtype, *, batches, train_batch, repeats, latency_repeats, form
             tasks=("inference", "training"), skip=None):
     """All rows of one model in one dtype on the current backend.
 
-    `tasks` picks "inference" and/or "training"; `forms` picks "train"
-    (the model as built) and/or "fused"
-    (`keras_mixer.fuse_for_inference`, inference only). `jit_compile` is
+    `tasks` picks "inference" and/or "training"; `forms` picks inference
+    forms of `inference_form` ("train", "fused", "int8"). `jit_compile` is
     passed to `Model.compile` ("auto" keeps Keras' default for the
     backend). `skip(task, batch, flops)` may return a reason to skip a row.
     """
-    import keras_mixer
-
     reference_model = build(spec, "float32")
     flops = forward_flops(reference_model)
     images = random_images((AGREEMENT_IMAGES,) + tuple(reference_model.input_shape[1:]), seed=7)
@@ -102,7 +120,7 @@ def measure(spec, dtype, *, batches, train_batch, repeats, latency_repeats, form
     model = reference_model if dtype == "float32" else build(spec, dtype, reference_model)
     rows = []
     for form in forms if "inference" in tasks else ():
-        subject = keras_mixer.fuse_for_inference(model) if form == "fused" else model
+        subject = inference_form(model, form)
         subject.compile(jit_compile=jit_compile)
         kept = [b for b in batches if not (skip and skip("inference", b, flops))]
         rows += inference_rows(subject, form, kept, repeats, latency_repeats, reference)

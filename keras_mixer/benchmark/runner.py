@@ -14,7 +14,8 @@ from keras_mixer.benchmark.worker import RESULT_PREFIX
 
 BACKENDS = ("tensorflow", "jax", "torch")
 DTYPES = ("float32", "bfloat16")
-FORMS = ("train", "fused")
+# "int8" (opt-in): the fused form with Keras `Model.quantize("int8")`.
+FORMS = ("train", "fused", "int8")
 TASKS = ("inference", "training")
 # `jit_compile` for Model.compile: "xla" is XLA on TensorFlow and JAX and Keras'
 # default (eager) on torch; "on" also runs torch.compile.
@@ -40,7 +41,7 @@ class Settings:
     repeats: int = 5
     latency_repeats: int = 30
     threads: int = 2
-    forms: tuple = FORMS
+    forms: tuple = ("train", "fused")
     tasks: tuple = TASKS
     jit: str = "xla"
     timm: bool = True

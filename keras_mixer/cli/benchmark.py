@@ -35,8 +35,9 @@ def add_parser(subparsers):
     parser.add_argument("--dtypes", default=",".join(default.dtypes),
                         help="float32 and/or bfloat16 (Keras mixed_bfloat16; timm autocast)")
     parser.add_argument("--forms", default=",".join(default.forms),
-                        help="train (as built) and/or fused (keras_mixer.fuse_for_inference) "
-                             "for inference (default both)")
+                        help="inference forms: train (as built), fused "
+                             "(keras_mixer.fuse_for_inference), int8 (fused, then Keras "
+                             "model.quantize('int8')) (default train,fused)")
     parser.add_argument("--tasks", default=",".join(default.tasks),
                         help="inference and/or training (default both)")
     parser.add_argument("--batches", default=",".join(map(str, default.batches)),
