@@ -10,8 +10,10 @@ from keras_mixer.benchmark.machine import machine_info
 from keras_mixer.benchmark.machine import thread_environment
 from keras_mixer.benchmark.models import DEFAULT_MODELS
 from keras_mixer.benchmark.models import get_model
-from keras_mixer.benchmark.worker import RESULT_PREFIX
 
+# A worker prints each result on a line of its own after this prefix, so that
+# library log lines on stdout cannot be taken for results.
+RESULT_PREFIX = "RESULT "
 BACKENDS = ("tensorflow", "jax", "torch")
 DTYPES = ("float32", "bfloat16")
 # "int8" (opt-in): the fused form with Keras `Model.quantize("int8")`.

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-RESULT_PREFIX = "RESULT "
+from keras_mixer.benchmark.runner import RESULT_PREFIX
 
 
 def emit(row):
