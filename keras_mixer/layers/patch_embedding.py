@@ -15,7 +15,7 @@ class PatchEmbedding(keras.layers.Layer):
     computed as one einsum over the image reshaped into patches: the same
     numbers to float32 rounding, and a faster stem on CPU (the whole ResMLP-S12
     forward pass is about 6% faster on JAX, and no slower on TensorFlow or
-    torch; `benchmarks/README.md`).
+    torch; `docs/performance.md`).
 
     Args:
         patch_size: int, side of the square patches; H and W must be multiples.
