@@ -1,7 +1,8 @@
 """The inference form of a MixerBlock, per-channel maps folded into its linear maps."""
 
 import keras
-from keras import ops
+
+from keras_mixer.layers.gelu import gelu
 
 from keras_mixer.layers.mixer_block import NORMS
 from keras_mixer.layers.scaled_token_dense import ScaledTokenDense
@@ -94,7 +95,7 @@ class FusedMixerBlock(keras.layers.Layer):
         return inputs if self.normalize is None else self.normalize(inputs)
 
     def _gelu(self, inputs):
-        return ops.gelu(inputs, approximate=self.gelu_approximate)
+        return gelu(inputs, approximate=self.gelu_approximate)
 
     def call(self, inputs):
         branch = self.token_maps[0](self._norm(inputs))

@@ -1,7 +1,8 @@
 """The two-layer GELU MLP shared by token mixing and channel mixing."""
 
 import keras
-from keras import ops
+
+from keras_mixer.layers.gelu import gelu
 
 
 def _fresh(initializer):
@@ -45,7 +46,7 @@ class MixingMLP(keras.layers.Layer):
         }
 
     def _mlp(self, inputs, training):
-        hidden = ops.gelu(self.fc1(inputs), approximate=self.gelu_approximate)
+        hidden = gelu(self.fc1(inputs), approximate=self.gelu_approximate)
         hidden = self.dropout(hidden, training=training)
         return self.dropout(self.fc2(hidden), training=training)
 

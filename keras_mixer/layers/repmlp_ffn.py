@@ -1,7 +1,8 @@
 """RepMLPNet's feed-forward block: 1x1 conv-BN, GELU, 1x1 conv-BN."""
 
 import keras
-from keras import ops
+
+from keras_mixer.layers.gelu import gelu
 
 
 @keras.saving.register_keras_serializable(package="keras_mixer")
@@ -60,7 +61,7 @@ class FFNBlock(keras.layers.Layer):
         self.bn2.build(input_shape)
 
     def call(self, inputs, training=None):
-        hidden = ops.gelu(self.bn1(self.fc1(inputs), training=training), approximate=False)
+        hidden = gelu(self.bn1(self.fc1(inputs), training=training), approximate=False)
         return self.bn2(self.fc2(hidden), training=training)
 
     def compute_output_shape(self, input_shape):
