@@ -83,10 +83,17 @@ def remove_leftovers(parent):
 
 
 def check_target_folder(folder, what="target folder"):
-    """Raises a ValueError unless files can be created in `folder` (made if missing).
+    """Raises a ValueError unless `folder` exists or can be made, and files can be written in it.
 
     Names the folder and what is wrong: an empty name, a file on the way, or
-    no permission to create it or write into it.
+    no permission. Creates nothing (a probe folder is made and removed in
+    the nearest existing folder). Returns the absolute path.
+
+    Example:
+
+    >>> check_target_folder("")
+    Traceback (most recent call last):
+    ValueError: target folder '' is not supported; expected a non-empty folder path.
     """
     if not isinstance(folder, (str, os.PathLike)) or not os.fspath(folder):
         raise ValueError(f"{what} {folder!r} is not supported; expected a non-empty folder path.")
@@ -98,11 +105,9 @@ def check_target_folder(folder, what="target folder"):
         inside = "" if existing == folder else f" (it would be inside the file {existing!r})"
         raise ValueError(f"{what} {folder!r} is not usable: {existing!r} is a file{inside}; expected a folder.")
     try:
-        os.makedirs(folder, exist_ok=True)
-        probe = tempfile.mkdtemp(prefix=".write-check-", dir=folder)
-        os.rmdir(probe)
+        os.rmdir(tempfile.mkdtemp(prefix=".write-check-", dir=existing))
     except OSError as error:
-        raise ValueError(f"{what} {folder!r} is not writable: {error.strerror or error}.") from None
+        raise ValueError(f"{what} {folder!r} is not writable: {error.strerror or error} in {existing!r}.") from None
     return folder
 
 
@@ -110,6 +115,7 @@ def check_target_folder(folder, what="target folder"):
 def _staging_folder(parent, name):
     """A fresh hidden folder in `parent`, named for this host and process; removed at the end."""
     parent = check_target_folder(parent)
+    os.makedirs(parent, exist_ok=True)
     remove_leftovers(parent)
     folder = tempfile.mkdtemp(prefix=f".{name}-incomplete-{_host_tag()}-{os.getpid()}-", dir=parent)
     try:
