@@ -362,7 +362,9 @@ def test_cli_export_to_a_bad_target(exported, capsys, tmp_path, target, message)
 def test_train_checks_its_export_target_before_training(capsys, tmp_path):
     (tmp_path / "file").write_text("not a folder")
     started = time.monotonic()
-    line = one_error_line(capsys, ["train", "--output", str(tmp_path / "run"), "--export", str(tmp_path / "file")])
+    line = one_error_line(
+        capsys, ["train", "--epochs", "1", "--output", str(tmp_path / "run"), "--export", str(tmp_path / "file")]
+    )
     assert line.startswith("keras-mixer train: error: --export") and "is a file" in line
     assert not (tmp_path / "run").exists() and time.monotonic() - started < 30
 
