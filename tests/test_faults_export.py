@@ -185,6 +185,8 @@ def test_a_lost_race_takes_the_next_version(exported, tmp_path, monkeypatch):
         with open(os.path.join(path, "saved_model.pb"), "wb") as handle:
             handle.write(b"this export")
 
+    # The listing that picks the number is read before the other export's rename lands.
+    monkeypatch.setattr(staging, "next_version", lambda base_dir: 1)
     monkeypatch.setattr(saved_model_module, "write_serving_archive", write_while_another_finishes)
     monkeypatch.setattr(saved_model_module, "run_under_backend",
                         lambda backend, step, model, **a: write_while_another_finishes(model, **a))
@@ -285,23 +287,27 @@ def png(height, width):
 serve = tf.saved_model.load(sys.argv[1]).signatures["serving_bytes"]
 serve(image_bytes=png(24, 32))
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-try:
-    serve(image_bytes=png(1, 5000))
-    outcome = "served"
-except tf.errors.InvalidArgumentError as error:
-    outcome = error.message
-print(json.dumps({"outcome": outcome, "peak_growth_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024}))
+outcomes = []
+for width in (5000, 100000):
+    try:
+        serve(image_bytes=png(1, width))
+        outcomes.append("served")
+    except tf.errors.InvalidArgumentError as error:
+        outcomes.append(error.message)
+growth = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+print(json.dumps({"outcomes": outcomes, "peak_growth_mb": growth}))
 """
 
 
 @TENSORFLOW_ONLY
 @pytest.mark.slow
 def test_a_tiny_hostile_png_costs_a_server_little_memory(exported):
-    """A 1 x 5000 PNG (under 100 bytes) once grew a server's peak memory by 3.7 GB."""
+    """A 1 x 5000 PNG (under 100 bytes) once grew the peak memory of a server of a 224 x 224
+    model by 3.7 GB; for this 16 x 16 model, a 1 x 100000 PNG grew it by about 350 MB."""
     result = subprocess.run([sys.executable, "-c", SERVER, exported["path"]], env=SUBPROCESS_ENV,
                             capture_output=True, text=True, timeout=300, check=True)
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert f"longer than {MAX_ASPECT_RATIO}:1" in report["outcome"]
+    assert all(f"longer than {MAX_ASPECT_RATIO}:1" in outcome for outcome in report["outcomes"]), report
     assert report["peak_growth_mb"] < 50, report
 
 
