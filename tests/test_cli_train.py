@@ -26,7 +26,6 @@ def _error_line(capsys, argv):
         (["train", "--model", "resnet50"], "Unknown model 'resnet50'"),
         (["train", "--data", "imagenet"], "Unknown dataset 'imagenet'"),
         (["train", "--data", "folder:/no/such/folder"], "'/no/such/folder' does not exist"),
-        (["train", "--epochs", "0"], "epochs=0 is not supported"),
         (["evaluate", "/no/model.keras"], "'/no/model.keras' does not exist"),
         (["predict", "/no/image.png", "--model", "/no/model.keras"], "does not exist"),
     ],

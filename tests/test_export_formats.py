@@ -99,12 +99,11 @@ def test_onnx_matches_the_keras_model(cli_export):
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        (["missing.keras", "out"], "model file 'missing.keras' does not exist"),
+        (["missing.keras", "out"], "Model file 'missing.keras' does not exist"),
         (["{model}", "out", "--labels", "missing.txt"], "labels file 'missing.txt' does not exist"),
         (["{model}", "out", "--labels", "{labels}"], "5 labels were given for a model with 4 classes"),
         (["{model}", "out", "--onnx", "{model}"], "already exists"),
         (["{model}", "out", "--onnx", "dynamic.onnx"], "cannot trace with a dynamic batch axis; pass a fixed batch_size"),
-        (["{model}", "out", "--onnx", "x.onnx", "--onnx-batch-size", "0"], "batch_size=0"),
     ],
 )
 def test_cli_errors_are_one_line(cli_export, capsys, monkeypatch, arguments, message):

@@ -105,7 +105,7 @@ def test_layout_is_tf_servings(exported):
 
 def test_next_version_skips_non_numeric_entries(tmp_path):
     assert next_version(str(tmp_path / "missing")) == 1
-    for name in ("1", "7", "latest", ".3-incomplete-x"):
+    for name in ("1", "7", "latest", ".3-incomplete-x", "\u00b2"):
         (tmp_path / name).mkdir()
     assert next_version(str(tmp_path)) == 8
 
@@ -148,7 +148,7 @@ def test_failed_export_leaves_nothing(exported, tmp_path, monkeypatch):
     base_dir = tmp_path / "model"
     with pytest.raises(OSError, match="disk full"):
         export_saved_model(exported["model"], str(base_dir))
-    assert not base_dir.exists()
+    assert os.listdir(base_dir) == []  # the base folder is kept: another export may be using it
     (base_dir / "1").mkdir(parents=True)
     with pytest.raises(OSError, match="disk full"):
         export_saved_model(exported["model"], str(base_dir))
@@ -164,6 +164,14 @@ def test_model_without_preprocessing_is_refused(tmp_path):
     features = keras_mixer.ResMLP(patch_size=4, embed_dim=8, depth=1, input_shape=(16, 16, 3), include_top=False)
     with pytest.raises(ValueError, match="image classifier"):
         export_saved_model(features, str(tmp_path / "model"))
+    pooled = keras_mixer.ResMLP(
+        patch_size=4, embed_dim=8, depth=1, input_shape=(16, 16, 3), include_top=False, pooling="avg"
+    )
+    with pytest.raises(ValueError, match=r"ends in 'features'.*features \(include_top=False\), not class probabilities"):
+        export_saved_model(pooled, str(tmp_path / "model"))
+    with pytest.raises(ValueError, match="include_top=False"):
+        keras_mixer.export.export_onnx(pooled, str(tmp_path / "features.onnx"))
+    assert os.listdir(tmp_path) == []
 
 
 def test_eval_policy_follows_the_family():

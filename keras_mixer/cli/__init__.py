@@ -21,14 +21,24 @@ def build_parser():
 
 
 def main(argv=None):
-    """Runs the command line; bad arguments end with a one-line error, exit 2."""
+    """Runs the command line; every failure ends with a one-line error, never a traceback.
+
+    Bad arguments (argparse) exit 2; a bad value or file (ValueError,
+    OSError) returns 2; anything unexpected returns 1, still on one line.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.func(args) or 0
-    except (ValueError, FileNotFoundError) as error:
-        print(f"keras-mixer {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    except (ValueError, OSError) as error:
+        status, message = 2, str(error)
+    except KeyboardInterrupt:
+        status, message = 130, "interrupted"
+    except Exception as error:  # the promise: one line, whatever went wrong
+        status, message = 1, f"{type(error).__name__}: {error}"
+    message = " ".join(message.split()) or "failed"
+    print(f"keras-mixer {args.command}: error: {message}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

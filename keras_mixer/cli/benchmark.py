@@ -1,5 +1,7 @@
 """`keras-mixer benchmark`: speed against timm and the machine's matmul peak."""
 
+from keras_mixer.cli.common import positive_int
+
 
 def _names(text):
     return tuple(part.strip() for part in text.split(",") if part.strip())
@@ -42,13 +44,13 @@ def add_parser(subparsers):
                         help="inference and/or training (default both)")
     parser.add_argument("--batches", default=",".join(map(str, default.batches)),
                         help="inference batch sizes (default 1,32)")
-    parser.add_argument("--train-batch", type=int, default=default.train_batch,
+    parser.add_argument("--train-batch", type=positive_int, default=default.train_batch,
                         help=f"training batch size (default {default.train_batch})")
-    parser.add_argument("--repeats", type=int, default=default.repeats,
+    parser.add_argument("--repeats", type=positive_int, default=default.repeats,
                         help=f"timed calls per measurement (default {default.repeats})")
-    parser.add_argument("--latency-repeats", type=int, default=default.latency_repeats,
+    parser.add_argument("--latency-repeats", type=positive_int, default=default.latency_repeats,
                         help=f"timed calls at batch 1 (default {default.latency_repeats})")
-    parser.add_argument("--threads", type=int, default=default.threads,
+    parser.add_argument("--threads", type=positive_int, default=default.threads,
                         help=f"threads (and cores) per process (default {default.threads})")
     parser.add_argument("--jit", choices=("xla", "auto", "on", "off"), default=default.jit,
                         help="jit_compile of Model.compile: xla (default) on TensorFlow and "

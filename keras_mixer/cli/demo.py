@@ -12,6 +12,8 @@ import sys
 
 import numpy as np
 
+from keras_mixer.cli.common import positive_int
+
 DEMO_NAME = "digits_resmlp"
 
 
@@ -26,7 +28,7 @@ def add_parser(subparsers):
             "TensorFlow alone to predict a few test images."
         ),
     )
-    parser.add_argument("--epochs", type=int, help="training epochs (default: the recipe's)")
+    parser.add_argument("--epochs", type=positive_int, help="training epochs (default: the recipe's)")
     parser.add_argument("--output", default=os.path.join("runs", "demo"),
                         help="folder for logs, curves and the .keras file")
     parser.add_argument(

@@ -2,6 +2,7 @@
 
 from keras_mixer.cli.common import add_data_arguments
 from keras_mixer.cli.common import load_trained_model
+from keras_mixer.cli.common import positive_int
 
 
 def add_parser(subparsers):
@@ -13,7 +14,7 @@ def add_parser(subparsers):
     )
     parser.add_argument("model", help="path of a .keras model (e.g. from keras-mixer train)")
     add_data_arguments(parser)
-    parser.add_argument("--batch-size", type=int, default=256, help="batch size (default 256)")
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="batch size (default 256)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
     parser.set_defaults(func=run)
     return parser

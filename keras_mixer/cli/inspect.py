@@ -2,6 +2,8 @@
 
 import os
 
+from keras_mixer.cli.common import positive_int
+
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
@@ -21,14 +23,14 @@ def add_parser(subparsers):
                         help="a .keras file, a variant name, or a weights tag/file (with --variant)")
     parser.add_argument("--out", required=True, help="folder for the PNG files")
     parser.add_argument("--variant", help="the variant a weights tag or file is loaded into")
-    parser.add_argument("--image-size", type=int, default=224,
+    parser.add_argument("--image-size", type=positive_int, default=224,
                         help="input side for a variant (default 224)")
-    parser.add_argument("--classes", type=int, default=1000,
+    parser.add_argument("--classes", type=positive_int, default=1000,
                         help="classes of a variant's head (default 1000)")
     parser.add_argument("--permutation-demo", action="store_true",
                         help="also train a small ResMLP and a convnet on shuffled digits "
                              "(one to two minutes on 2 CPU cores) and draw their accuracies")
-    parser.add_argument("--epochs", type=int, default=None,
+    parser.add_argument("--epochs", type=positive_int, default=None,
                         help="epochs of each permutation-demo run (default 20)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the permutation (default 0)")
     parser.set_defaults(func=run)

@@ -5,6 +5,7 @@ import os
 import numpy as np
 
 from keras_mixer.cli.common import load_trained_model
+from keras_mixer.cli.common import positive_int
 
 
 def add_parser(subparsers):
@@ -16,7 +17,7 @@ def add_parser(subparsers):
     )
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     parser.add_argument("--model", required=True, help="path of a .keras model")
-    parser.add_argument("--top", type=int, default=3, help="classes to show per image (default 3)")
+    parser.add_argument("--top", type=positive_int, default=3, help="classes to show per image (default 3)")
     parser.add_argument("--class-names", help="comma-separated class names (default: indices)")
     parser.set_defaults(func=run)
     return parser
@@ -29,17 +30,19 @@ def read_images(paths, size):
     missing = [path for path in paths if not os.path.isfile(path)]
     if missing:
         raise FileNotFoundError(f"Image {missing[0]!r} does not exist; expected an image file.")
-    return np.stack([
-        keras.utils.img_to_array(keras.utils.load_img(path, color_mode="rgb", target_size=size))
-        for path in paths
-    ])
+    images = []
+    for path in paths:
+        try:
+            image = keras.utils.load_img(path, color_mode="rgb", target_size=size)
+        except (OSError, ValueError, SyntaxError) as error:  # PIL's errors for undecodable files
+            raise ValueError(f"Image {path!r} cannot be read ({error}); expected a PNG, JPEG or other image file.") from None
+        images.append(keras.utils.img_to_array(image))
+    return np.stack(images)
 
 
 def run(args):
     model = load_trained_model(args.model)
     classes = model.output_shape[-1]
-    if args.top < 1:
-        raise ValueError(f"--top {args.top} is not supported; expected a positive integer.")
     names = args.class_names.split(",") if args.class_names else [str(i) for i in range(classes)]
     if len(names) != classes:
         raise ValueError(f"--class-names has {len(names)} names; expected {classes}, one per class.")

@@ -3,6 +3,7 @@
 import os
 
 from keras_mixer.cli.common import add_data_arguments
+from keras_mixer.cli.common import positive_int
 
 
 def add_parser(subparsers):
@@ -24,8 +25,8 @@ def add_parser(subparsers):
                         help=f"a preset or variant name, e.g. resmlp12 (default {DEFAULT_MODEL}: "
                              "a small ResMLP for 8x8 digits)")
     add_data_arguments(parser)
-    parser.add_argument("--epochs", type=int, help="epochs (default: the recipe's)")
-    parser.add_argument("--batch-size", type=int, help="global batch size (default: the recipe's)")
+    parser.add_argument("--epochs", type=positive_int, help="epochs (default: the recipe's)")
+    parser.add_argument("--batch-size", type=positive_int, help="global batch size (default: the recipe's)")
     parser.add_argument("--strategy", default="auto", choices=STRATEGIES,
                         help="distribution (default auto; multiworker reads TF_CONFIG)")
     parser.add_argument("--recipe", choices=sorted(RECIPES),
@@ -42,8 +43,11 @@ def add_parser(subparsers):
 
 
 def run(args):
+    from keras_mixer.staging import check_target_folder
     from keras_mixer.training.run import train
 
+    if args.export:  # checked before the training run, not after it
+        check_target_folder(args.export, "--export")
     overrides = {}
     if args.drop_path_rate is not None:
         overrides["drop_path_rate"] = args.drop_path_rate

@@ -17,6 +17,14 @@ FAMILY_CROP_RATIOS = {
     "mlp_mixer": 0.875,
 }
 
+# What serving_bytes accepts, checked on the decoded image before it is resized
+# (resizing is where memory grows: a 1 x 5000 image upscaled to a short side of
+# 17 cost 3.7 GB). 50 megapixels is every camera and phone photo up to 50 MP;
+# 10:1 covers panoramas, and beyond it the centre crop sees under a tenth of
+# the image anyway.
+MAX_PIXELS = 50_000_000
+MAX_ASPECT_RATIO = 10
+
 # The layer type of each family's "preprocessing" layer (see keras_mixer.models).
 _PREPROCESSING_FAMILIES = {"Normalization": "resmlp", "Rescaling": "mlp_mixer"}
 
@@ -94,9 +102,11 @@ def eval_policy_for(model, crop_ratio=None):
 def decode_and_crop(image_bytes, policy, channels):
     """TensorFlow graph: a batch of encoded JPEG/PNG/GIF/BMP strings to float32 0-255.
 
-    Each image is decoded to `channels` channels, resized by `policy` and
-    centre-cropped to `(policy.height, policy.width)`; the result is clipped
-    to 0-255 (bicubic resizing overshoots at edges).
+    Each image is decoded to `channels` channels, checked (at most
+    `MAX_PIXELS` pixels and `MAX_ASPECT_RATIO`:1, else an InvalidArgumentError
+    saying so), resized by `policy` and centre-cropped to
+    `(policy.height, policy.width)`; the result is clipped to 0-255 (bicubic
+    resizing overshoots at edges).
     """
     import tensorflow as tf
 
@@ -104,6 +114,19 @@ def decode_and_crop(image_bytes, policy, channels):
         image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
         image.set_shape((None, None, channels))
         shape = tf.shape(image)
+        height, width = tf.cast(shape[0], tf.int64), tf.cast(shape[1], tf.int64)
+        checks = [
+            tf.debugging.Assert(
+                height * width <= MAX_PIXELS,
+                [f"image_bytes: the decoded image has more than {MAX_PIXELS} pixels: height", height, "width", width],
+            ),
+            tf.debugging.Assert(
+                tf.maximum(height, width) <= MAX_ASPECT_RATIO * tf.minimum(height, width),
+                [f"image_bytes: the decoded image is longer than {MAX_ASPECT_RATIO}:1: height", height, "width", width],
+            ),
+        ]
+        with tf.control_dependencies(checks):
+            image = tf.identity(image)
         new_height, new_width = policy.resize_shape(shape[0], shape[1], minimum=tf.minimum)
         resized = tf.image.resize(
             tf.cast(image, tf.float32), tf.stack([new_height, new_width]), "bicubic", antialias=True

@@ -1,7 +1,5 @@
 """Versioned SavedModels for TF Serving, with named signatures, written atomically."""
 
-import os
-
 import keras
 
 from keras_mixer.export.backend_subprocess import run_under_backend
@@ -11,21 +9,7 @@ from keras_mixer.export.signatures import check_labels
 from keras_mixer.export.signatures import check_top_k
 from keras_mixer.export.signatures import write_serving_archive
 from keras_mixer.fusion import fuse_for_inference
-from keras_mixer.staging import staged
-
-
-def next_version(base_dir):
-    """The next free numeric version under `base_dir` (1 for a new folder)."""
-    if not os.path.isdir(base_dir):
-        return 1
-    versions = [int(entry) for entry in os.listdir(base_dir) if entry.isdigit()]
-    return max(versions, default=0) + 1
-
-
-def _check_version(version):
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValueError(f"version={version!r} is not supported; expected a positive integer.")
-    return version
+from keras_mixer.staging import staged_version
 
 
 def export_saved_model(
@@ -41,10 +25,14 @@ def export_saved_model(
     0.875, or `crop_ratio`). All return `probabilities`, `top_k_classes`,
     `top_k_scores` and, given `labels` (one string per class), `top_k_labels`.
 
-    `version` None takes the next free one. The export is written to a hidden
-    folder beside the target and renamed into place, so a server watching
-    `base_dir` never sees a half-written version, and a failed export leaves
-    nothing behind. An existing version is never overwritten (ValueError).
+    `version` None takes the next free one at the end of the export (two
+    processes exporting into one folder at once get different versions). The
+    export is written to a hidden folder beside the target and renamed into
+    place, so a server watching `base_dir` never sees a half-written version,
+    a failed export leaves nothing behind, and a killed one leaves a hidden
+    folder that the next export removes. An existing version is never
+    overwritten (ValueError). A `base_dir` that cannot be written (empty, a
+    file, inside a file, read-only) is a ValueError before any work.
 
     With `fuse` (the default) the export is `keras_mixer.fuse_for_inference(model)`:
     the same outputs (to ~1e-7) with per-channel maps folded into the linear
@@ -70,14 +58,12 @@ def export_saved_model(
     labels = check_labels(labels, classes)
     check_top_k(top_k)
     eval_policy_for(model, crop_ratio)
-    if fuse:
-        model = fuse_for_inference(model)
-    version = next_version(base_dir) if version is None else _check_version(version)
-    target = os.path.join(base_dir, str(version))
     arguments = {"labels": labels, "top_k": top_k, "crop_ratio": crop_ratio}
-    with staged(target) as staging:
+    with staged_version(base_dir, version) as staging:
+        if fuse:
+            model = fuse_for_inference(model)
         if keras.config.backend() in ("tensorflow", "jax"):
-            write_serving_archive(model, staging, **arguments)
+            write_serving_archive(model, staging.path, **arguments)
         else:
-            run_under_backend("tensorflow", "saved_model", model, path=staging, **arguments)
-    return target
+            run_under_backend("tensorflow", "saved_model", model, path=staging.path, **arguments)
+    return staging.target

@@ -39,14 +39,42 @@ def check_labels(labels, classes):
 
 
 def check_classifier(model):
-    """The number of classes of `model`, or a ValueError if it is not a classifier."""
+    """The number of classes of `model`, or a ValueError if it is not a classifier.
+
+    A model built with `include_top=False` (even pooled to `(batch, features)`)
+    is refused: its outputs are features, and the signatures would serve them
+    as class probabilities.
+    """
     if len(model.inputs) != 1 or len(model.outputs) != 1 or len(model.output_shape) != 2:
         raise ValueError(
             f"Model {model.name!r} (inputs {[tuple(x.shape) for x in model.inputs]}, output "
             f"{model.output_shape}) is not supported; export expects an image classifier: "
             f"one (batch, H, W, C) input and one (batch, classes) output."
         )
+    if model.layers[-1].name != "predictions":
+        raise ValueError(
+            f"Model {model.name!r} ends in {model.layers[-1].name!r}, not the classification head "
+            f"'predictions': its outputs are features (include_top=False), not class probabilities; "
+            f"export expects a classifier built with include_top=True."
+        )
     return int(model.output_shape[-1])
+
+
+def check_image_shape(images, image_shape):
+    """TensorFlow graph: `images` unchanged, after checking it is `(batch,) + image_shape`.
+
+    A server does not check a request against the signature's shape, and the
+    model would reshape an image of the wrong size into several rows.
+    """
+    import tensorflow as tf
+
+    expected = ", ".join(str(side) for side in image_shape)
+    check = tf.debugging.assert_equal(
+        tf.shape(images)[1:], tf.constant(image_shape, tf.int32),
+        message=f"images must have shape (batch, {expected}); the shape given is x, the expected one y.",
+    )
+    with tf.control_dependencies([check]):
+        return tf.identity(images)
 
 
 def check_top_k(top_k):
@@ -70,15 +98,20 @@ def write_serving_archive(model, path, labels=None, top_k=5, crop_ratio=None):
     image_shape = tuple(model.input_shape[1:])
     archive = keras.export.ExportArchive()
     archive.track(model)
+    def call_model(images):
+        if keras.config.backend() == "tensorflow":  # from JAX, jax2tf checks the shape itself
+            images = check_image_shape(images, image_shape)
+        return {"probabilities": model(images, training=False)}
+
     predict = archive.add_endpoint(
         "predict_probabilities",
-        lambda images: {"probabilities": model(images, training=False)},
+        call_model,
         input_signature=[tf.TensorSpec((None,) + image_shape, tf.float32, name="images")],
     )
     label_table = None if labels is None else tf.constant(labels)
 
     def outputs(images):
-        probabilities = predict(images)["probabilities"]
+        probabilities = predict(check_image_shape(images, image_shape))["probabilities"]
         scores, classes_ = tf.math.top_k(probabilities, k=top_k)
         result = {
             "probabilities": probabilities,
