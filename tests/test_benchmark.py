@@ -50,7 +50,7 @@ def test_model_flops_follow_the_formula(family):
 
 def _tiny_settings():
     return Settings(models=("tiny",), backends=(keras.config.backend(),), dtypes=("float32",),
-                    batches=(1, 4), train_batch=4, threads=1, repeats=1, latency_repeats=2,
+                    batches=(1, 4), train_batches=(4,), threads=1, repeats=1, latency_repeats=2,
                     jit="auto", matmul_size=128, matmul_repeats=1)
 
 
@@ -89,7 +89,7 @@ def test_timm_rows_for_the_tiny_model():
     pytest.importorskip("torch")
     from keras_mixer.benchmark import timm_models
 
-    rows = timm_models.measure(get_model("tiny"), "float32", 1e6, batches=(2,), train_batch=2,
+    rows = timm_models.measure(get_model("tiny"), "float32", 1e6, batches=(2,), train_batches=(2,),
                                repeats=1, latency_repeats=1)
     assert [(r["task"], r["batch"]) for r in rows] == [("inference", 2), ("training", 2)]
     assert all(r["images_per_s"] > 0 for r in rows)
