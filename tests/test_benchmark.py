@@ -453,3 +453,33 @@ def test_report_shows_gpu_memory_jit_and_each_train_batch(tmp_path):
     assert [r["batch"] for r in table[:3]] == ["256", "128", "512"]
     assert table[0]["gpu_peak_scope"] == "process" and table[1]["jit_compile"] == "True"
     assert sorted(os.listdir(tmp_path)) == sorted(report.FILES)  # nothing staged left behind
+
+
+@pytest.mark.slow
+def test_a_run_killed_midway_leaves_the_results_so_far(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    command = [sys.executable, "-c", "import sys; from keras_mixer.cli import main; "
+               "sys.exit(main(sys.argv[1:]))", "benchmark", "--device", "cpu", "--models",
+               "tiny", "--backends", keras.config.backend(), "--dtypes", "float32", "--forms",
+               "train", "--batches", "1,2,3,4,5,6,7,8", "--latency-repeats", "200", "--threads",
+               "1", "--no-timm", "--output", str(tmp_path)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    target, deadline = tmp_path / "results.json", time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            if target.exists() and json.loads(target.read_text())["rows"]:
+                break
+            time.sleep(0.2)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    rows = json.loads(target.read_text())["rows"]
+    assert rows and rows[0]["batch"] == 1 and rows[0]["images_per_s"] > 0
+    assert not (tmp_path / "results.png").exists()  # it was stopped before the end
+    with open(tmp_path / "results.csv") as file:
+        assert len(list(csv.DictReader(file))) >= 1

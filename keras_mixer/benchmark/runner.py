@@ -52,13 +52,15 @@ def resolve_device(choice):
 
     if choice not in ("auto",) + DEVICES:
         raise ValueError(f"device {choice!r} is not supported; expected auto, cpu or gpu.")
-    if choice == "cpu" or (choice == "auto" and not visible_gpus()):
+    if choice == "cpu":
         return "cpu"
-    if not visible_gpus():
+    if visible_gpus():
+        return "gpu"
+    if choice == "gpu":
         raise ValueError("device 'gpu' was asked for but no GPU is visible (nvidia-smi -L lists "
                          "none, or CUDA_VISIBLE_DEVICES hides them); expected --device auto or "
                          "cpu on this machine.")
-    return "gpu"
+    return "cpu"
 
 
 @dataclasses.dataclass
@@ -241,7 +243,8 @@ def run_worker(spec, backend, seconds=None, on_result=None):
     if stopped or code:
         why = (f"stopped after --worker-seconds {seconds:g}" if stopped
                else f"failed (exit {code})")
-        results.append(note(spec, backend, f"worker {why}; its {len(results)} results are kept"))
+        rows = sum(record["kind"] == "result" for record in results)
+        results.append(note(spec, backend, f"worker {why}; its {rows} rows so far are kept"))
         if on_result:
             on_result(results[-1])
     return results
