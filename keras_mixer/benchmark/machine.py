@@ -1,4 +1,4 @@
-"""The machine a benchmark runs on: CPU, versions, thread pinning, memory, matmul peak."""
+"""The machine a benchmark runs on: CPU, GPU, versions, thread pinning, memory, matmul peak."""
 
 import datetime
 import importlib.metadata
@@ -9,7 +9,8 @@ import time
 # CPU flags that decide which matmul kernels can run.
 FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16",
          "amx_int8")
-PACKAGES = ("keras", "tensorflow-cpu", "tensorflow", "jax", "jaxlib", "torch", "timm", "numpy")
+PACKAGES = ("keras", "tensorflow-cpu", "tensorflow", "jax", "jaxlib", "jax-cuda12-plugin",
+            "jax-cuda13-plugin", "torch", "triton", "timm", "numpy")
 
 
 def cpu_info():
@@ -39,14 +40,19 @@ def versions():
     return found
 
 
-def machine_info():
-    """CPU, versions and the UTC date, as the report states them."""
-    return {
+def machine_info(device="cpu"):
+    """CPU, versions, the UTC date and, on `device` "gpu", the GPUs (`gpu.gpu_info`)."""
+    from keras_mixer.benchmark import gpu
+
+    info = {
         "cpu": cpu_info(),
         "versions": versions(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "platform": platform.platform(),
     }
+    if device == "gpu":
+        info["gpus"] = gpu.gpu_info()
+    return info
 
 
 def thread_environment(threads):
@@ -91,6 +97,25 @@ def reset_peak_memory():
         pass
 
 
+def reset_peaks(backend, device):
+    """Resets the resident-memory high-water mark and, on the GPU, `backend`'s GPU peak."""
+    from keras_mixer.benchmark import gpu
+
+    reset_peak_memory()
+    if device == "gpu":
+        gpu.reset_peak(backend)
+
+
+def peaks(backend, device):
+    """`{"peak_memory_mb"}` (resident memory) and, on the GPU, `gpu.peak(backend)`."""
+    from keras_mixer.benchmark import gpu
+
+    found = {"peak_memory_mb": peak_memory_mb()}
+    if device == "gpu":
+        found.update(gpu.peak(backend))
+    return found
+
+
 def peak_memory_mb():
     """Resident-memory high-water mark of this process in MiB (VmHWM, or ru_maxrss)."""
     try:
@@ -105,19 +130,27 @@ def peak_memory_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _matmul(backend, dtype, size):
-    """A function multiplying two `size x size` matrices of `dtype` natively in `backend`."""
+def _matmul(backend, dtype, size, device="cpu"):
+    """A function multiplying two `size x size` matrices of `dtype` natively in `backend`.
+
+    The product runs on the backend's default device (JAX, TensorFlow) or on
+    `device` (torch); each call waits for its result.
+    """
     import numpy as np
 
     values = np.random.default_rng(0).standard_normal((size, size)).astype("float32")
     if backend == "torch":
         import torch
 
-        matrix = torch.from_numpy(values).to(getattr(torch, dtype))
+        from keras_mixer.benchmark import gpu
+
+        target = gpu.torch_device(device)
+        matrix = torch.from_numpy(values).to(target, getattr(torch, dtype))
 
         def run():
             with torch.inference_mode():
                 torch.matmul(matrix, matrix)
+            gpu.synchronize(target)
 
         return run
     if backend == "tensorflow":
@@ -134,13 +167,13 @@ def _matmul(backend, dtype, size):
     return lambda: product(matrix).block_until_ready()
 
 
-def matmul_peak(backend, dtype="float32", size=4096, repeats=3, budget_s=2.0):
+def matmul_peak(backend, dtype="float32", size=4096, repeats=3, budget_s=2.0, device="cpu"):
     """`(GFLOP/s, size)`: best rate of a square matrix product in `backend`.
 
     Sizes double from 512 up to `size`; a size whose single product takes
     longer than `budget_s` is the last one tried (a CPU without native
     bfloat16 kernels can be 100x slower in bfloat16). The best of `repeats`
-    runs at the last size is reported.
+    runs at the last size is reported. `device` "gpu" runs torch's on CUDA.
 
     Example:
 
@@ -151,7 +184,7 @@ def matmul_peak(backend, dtype="float32", size=4096, repeats=3, budget_s=2.0):
     """
     tried = min(size, 512)
     while True:
-        run = _matmul(backend, dtype, tried)
+        run = _matmul(backend, dtype, tried, device)
         run()
         start = time.perf_counter()
         run()

@@ -7,8 +7,8 @@ import numpy as np
 
 from keras_mixer.benchmark.flops import TRAINING_FACTOR
 from keras_mixer.benchmark.flops import forward_flops
-from keras_mixer.benchmark.machine import peak_memory_mb
-from keras_mixer.benchmark.machine import reset_peak_memory
+from keras_mixer.benchmark.machine import peaks
+from keras_mixer.benchmark.machine import reset_peaks
 from keras_mixer.benchmark.timing import summarize
 from keras_mixer.benchmark.timing import time_calls
 
@@ -45,6 +45,15 @@ def build(spec, dtype, weights_from=None):
     return model
 
 
+def device_tensor(array):
+    """`array` as a tensor of the current backend on its default device (the GPU if any).
+
+    Converted once before timing, so no host-to-device copy is timed (Keras'
+    torch backend puts tensors on CUDA when it is available).
+    """
+    return keras.ops.convert_to_tensor(array)
+
+
 def inference_form(model, form):
     """`model` as built ("train"), fused ("fused"), or fused with int8 Dense kernels ("int8").
 
@@ -64,7 +73,7 @@ def inference_form(model, form):
     return subject
 
 
-def inference_rows(model, form, batches, repeats, latency_repeats, reference):
+def inference_rows(model, form, batches, repeats, latency_repeats, reference, device="cpu"):
     """One row per batch size: images/s, latency, first-call time and peak memory.
 
     `reference` is `(images, top-1 classes)` of the float32 training form;
@@ -74,44 +83,47 @@ def inference_rows(model, form, batches, repeats, latency_repeats, reference):
     images, classes = reference
     agreement = float(np.mean(np.argmax(model.predict_on_batch(images), -1) == classes))
     for batch in batches:
-        x = random_images((batch,) + tuple(model.input_shape[1:]), seed=batch)
-        reset_peak_memory()
+        x = device_tensor(random_images((batch,) + tuple(model.input_shape[1:]), seed=batch))
+        reset_peaks(keras.config.backend(), device)
+        # predict_on_batch returns NumPy: each timed call waits for the device.
         first, times = time_calls(
             lambda: model.predict_on_batch(x), latency_repeats if batch == 1 else repeats
         )
         rows.append({
             "task": "inference", "form": form, "batch": batch, "first_call_s": first,
-            "peak_memory_mb": peak_memory_mb(), "top1_agreement": agreement,
+            **peaks(keras.config.backend(), device), "top1_agreement": agreement,
             **summarize(times, batch),
         })
     return rows
 
 
-def training_row(model, batch, repeats, jit_compile):
+def training_row(model, batch, repeats, jit_compile, device="cpu"):
     """Images/s of `train_on_batch` (one AdamW step per batch) on random labelled images."""
     model.compile(
         optimizer=keras.optimizers.AdamW(1e-4),
         loss="sparse_categorical_crossentropy",
         jit_compile=jit_compile,
     )
-    x = random_images((batch,) + tuple(model.input_shape[1:]), seed=batch)
-    y = np.random.default_rng(batch).integers(0, model.output_shape[-1], batch)
-    reset_peak_memory()
+    x = device_tensor(random_images((batch,) + tuple(model.input_shape[1:]), seed=batch))
+    y = device_tensor(np.random.default_rng(batch).integers(0, model.output_shape[-1], batch))
+    reset_peaks(keras.config.backend(), device)
+    # train_on_batch returns the loss as a Python float: each timed call waits for the device.
     first, times = time_calls(lambda: model.train_on_batch(x, y), repeats)
     return {
         "task": "training", "form": "train", "batch": batch, "first_call_s": first,
-        "peak_memory_mb": peak_memory_mb(), **summarize(times, batch),
+        **peaks(keras.config.backend(), device), **summarize(times, batch),
     }
 
 
-def measure(spec, dtype, *, batches, train_batch, repeats, latency_repeats, forms, jit_compile,
-            tasks=("inference", "training"), skip=None):
+def measure(spec, dtype, *, batches, train_batches, repeats, latency_repeats, forms, jit_compile,
+            tasks=("inference", "training"), skip=None, device="cpu"):
     """All rows of one model in one dtype on the current backend.
 
     `tasks` picks "inference" and/or "training"; `forms` picks inference
     forms of `inference_form` ("train", "fused", "int8"). `jit_compile` is
     passed to `Model.compile` ("auto" keeps Keras' default for the
     backend). `skip(task, batch, flops)` may return a reason to skip a row.
+    `device` ("cpu" or "gpu") adds the GPU's peak memory to each row.
     """
     reference_model = build(spec, "float32")
     flops = forward_flops(reference_model)
@@ -123,16 +135,16 @@ def measure(spec, dtype, *, batches, train_batch, repeats, latency_repeats, form
         subject = inference_form(model, form)
         subject.compile(jit_compile=jit_compile)
         kept = [b for b in batches if not (skip and skip("inference", b, flops))]
-        rows += inference_rows(subject, form, kept, repeats, latency_repeats, reference)
+        rows += inference_rows(subject, form, kept, repeats, latency_repeats, reference, device)
         rows += [
             {"task": "inference", "form": form, "batch": b, "skipped": skip("inference", b, flops)}
             for b in batches if b not in kept
         ]
-    reason = skip and skip("training", train_batch, flops)
-    if "training" in tasks:
+    for batch in train_batches if "training" in tasks else ():
+        reason = skip and skip("training", batch, flops)
         rows.append(
-            {"task": "training", "form": "train", "batch": train_batch, "skipped": reason}
-            if reason else training_row(model, train_batch, repeats, jit_compile)
+            {"task": "training", "form": "train", "batch": batch, "skipped": reason}
+            if reason else training_row(model, batch, repeats, jit_compile, device)
         )
     for row in rows:
         row["gflop_per_image"] = flops * (TRAINING_FACTOR if row["task"] == "training" else 1) / 1e9

@@ -4,10 +4,13 @@ import csv
 import json
 import os
 
+from keras_mixer.staging import staged
+
 COLUMNS = (
-    "framework", "backend", "model", "form", "dtype", "task", "batch", "images_per_s",
-    "latency_p50_ms", "latency_p99_ms", "first_call_s", "gflop_per_image", "gflop_s",
-    "fraction_of_peak", "peak_memory_mb", "top1_agreement", "skipped",
+    "framework", "backend", "jit_compile", "model", "form", "dtype", "task", "batch",
+    "images_per_s", "latency_p50_ms", "latency_p99_ms", "first_call_s", "gflop_per_image",
+    "gflop_s", "fraction_of_peak", "peak_memory_mb", "gpu_peak_memory_mb", "gpu_peak_scope",
+    "top1_agreement", "skipped",
 )
 FILES = ("results.csv", "results.json", "results.png")
 
@@ -26,22 +29,48 @@ def header(report):
     lines = [
         f"Date: {machine['date']}",
         f"CPU: {cpu['model']}, {cpu['cores']} cores, flags: {' '.join(cpu['flags']) or 'none'}",
-        f"Threads per process: {report['settings']['threads']}",
-        f"Versions: {versions}",
     ]
+    if report["settings"].get("device") == "gpu":
+        lines += [f"GPU: {g['name']}, {g['memory_mib']} MiB, driver {g['driver']}"
+                  for g in machine.get("gpus", [])]
+        lines.append("GPU MiB: the row's own peak (torch); JAX's is the process's peak so far "
+                     "(marked *; JAX cannot reset it)")
+    else:
+        lines.append(f"Threads per process: {report['settings']['threads']}")
+    lines.append(f"Versions: {versions}")
     for peak in report["matmul_peaks"]:
         lines.append(f"Matmul peak {peak['framework']}/{peak['backend']} {peak['dtype']} "
                      f"{peak['size']}x{peak['size']}: {peak['gflop_s']:.1f} GFLOP/s")
+    lines += [f"Note {n['framework']}/{n['backend']}: {n['message']}"
+              for n in report.get("notes", [])]
     return lines
+
+
+def series(row):
+    """The name of `row`'s bar series: backend (+ jit on torch), form, dtype; or timm's."""
+    if row["framework"] != "keras":
+        return f"{row['framework']} {row['dtype']}"
+    jit = " jit" if row["backend"] == "torch" and row.get("jit_compile") is True else ""
+    return f"{row['backend']}{jit} {row['form']} {row['dtype']}"
+
+
+def _gpu_memory(row):
+    value = row.get("gpu_peak_memory_mb")
+    if value is None:
+        return None
+    return f"{value:.0f}" + ("*" if row.get("gpu_peak_scope") == "process" else "")
 
 
 def table(report):
     """The result rows as a fixed-width text table (images/s, GFLOP/s, % of peak, ...)."""
-    names = ("framework", "backend", "model", "form", "dtype", "task", "batch", "images_per_s",
-             "latency_p50_ms", "latency_p99_ms", "first_call_s", "gflop_s", "fraction_of_peak",
-             "peak_memory_mb", "top1_agreement")
-    titles = ("frame", "backend", "model", "form", "dtype", "task", "batch", "img/s", "p50 ms",
-              "p99 ms", "first s", "GFLOP/s", "% peak", "peak MiB", "top-1 =")
+    names = ["framework", "backend", "jit_compile", "model", "form", "dtype", "task", "batch",
+             "images_per_s", "latency_p50_ms", "latency_p99_ms", "first_call_s", "gflop_s",
+             "fraction_of_peak", "peak_memory_mb", "top1_agreement"]
+    titles = ["frame", "backend", "jit", "model", "form", "dtype", "task", "batch", "img/s",
+              "p50 ms", "p99 ms", "first s", "GFLOP/s", "% peak", "peak MiB", "top-1 ="]
+    if any(row.get("gpu_peak_memory_mb") is not None for row in report["rows"]):
+        names.append("gpu_peak_memory_mb")
+        titles.append("GPU MiB")
     body = []
     for row in report["rows"]:
         cells = []
@@ -51,9 +80,11 @@ def table(report):
                 value = f"{100 * value:.0f}%"
             elif name in ("latency_p50_ms", "latency_p99_ms") and row["batch"] != 1:
                 value = None
+            elif name == "gpu_peak_memory_mb":
+                value = _gpu_memory(row)
             cells.append(_cell(value))
         if row.get("skipped"):
-            cells[7] = "skipped"
+            cells[names.index("images_per_s")] = "skipped"
         body.append(cells)
     widths = [max(len(t), *(len(r[i]) for r in body)) if body else len(t)
               for i, t in enumerate(titles)]
@@ -85,39 +116,45 @@ def write_chart(report, path):
     rows = [r for r in report["rows"] if not r.get("skipped")]
     panels = sorted({(r["task"], r["batch"]) for r in rows})
     models = list(dict.fromkeys(r["model"] for r in rows))
-    series = list(dict.fromkeys(
-        f"{r['backend']} {r['form']} {r['dtype']}" if r["framework"] == "keras"
-        else f"timm {r['dtype']}" for r in rows
-    ))
+    names = list(dict.fromkeys(series(r) for r in rows))
     figure = new_figure(max(8, 2 * len(models)), 3.2 * max(len(panels), 1))
     axes = figure.subplots(len(panels) or 1, 1, squeeze=False)
-    width = 0.8 / max(len(series), 1)
+    width = 0.8 / max(len(names), 1)
     for axis, (task, batch) in zip(axes[:, 0], panels):
-        for index, name in enumerate(series):
+        for index, name in enumerate(names):
             values = []
             for model in models:
                 found = [r["images_per_s"] for r in rows if r["model"] == model
-                         and r["task"] == task and r["batch"] == batch
-                         and (f"{r['backend']} {r['form']} {r['dtype']}" if r["framework"] == "keras"
-                              else f"timm {r['dtype']}") == name]
+                         and r["task"] == task and r["batch"] == batch and series(r) == name]
                 values.append(found[0] if found else 0.0)
-            positions = [m + (index - len(series) / 2 + 0.5) * width for m in range(len(models))]
+            positions = [m + (index - len(names) / 2 + 0.5) * width for m in range(len(models))]
             axis.bar(positions, values, width, label=name, color=colormaps["tab20"](index % 20))
         axis.set_xticks(range(len(models)), models)
         axis.set_ylabel("images / s")
         axis.set_title(f"{task}, batch {batch}")
     axes[0, 0].legend(fontsize="small", ncol=3)
-    cpu = report["machine"]["cpu"]
-    figure.suptitle(f"{cpu['model']}, {report['settings']['threads']} threads, "
-                    f"{report['machine']['date']}")
+    gpus = report["machine"].get("gpus") if report["settings"].get("device") == "gpu" else None
+    where = (gpus[0]["name"] if gpus else
+             f"{report['machine']['cpu']['model']}, {report['settings']['threads']} threads")
+    figure.suptitle(f"{where}, {report['machine']['date']}")
     save_figure(figure, path, dpi=90)
+
+
+def _write(writer, report, path):
+    """`writer(report, ...)` into a staged file renamed over `path`: never half-written."""
+    with staged(path, overwrite=True) as staging:
+        writer(report, staging)
+    return path
+
+
+def write_data(report, folder):
+    """Writes results.csv and results.json into `folder` (as a run goes); returns their paths."""
+    os.makedirs(folder, exist_ok=True)
+    return [_write(writer, report, os.path.join(folder, name))
+            for writer, name in ((write_csv, FILES[0]), (write_json, FILES[1]))]
 
 
 def write_report(report, folder):
     """Writes results.csv, results.json and results.png into `folder`; returns their paths."""
-    os.makedirs(folder, exist_ok=True)
-    paths = [os.path.join(folder, name) for name in FILES]
-    write_csv(report, paths[0])
-    write_json(report, paths[1])
-    write_chart(report, paths[2])
-    return paths
+    return write_data(report, folder) + [_write(write_chart, report,
+                                                os.path.join(folder, FILES[2]))]
