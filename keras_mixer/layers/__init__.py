@@ -11,6 +11,7 @@ from keras_mixer.layers.repmlp_ffn import FFNBlock
 from keras_mixer.layers.scaled_token_dense import ScaledTokenDense
 from keras_mixer.layers.token_dense import TokenDense
 from keras_mixer.layers.token_mixing import TokenMixing
+from keras_mixer.layers import traceable  # registers the traceable Keras layers
 
 __all__ = [
     "Affine",

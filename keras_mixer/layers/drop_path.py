@@ -1,6 +1,7 @@
 """Stochastic depth: drop a whole residual branch per sample while training."""
 
 import keras
+from keras import ops
 
 
 @keras.saving.register_keras_serializable(package="keras_mixer")
@@ -9,9 +10,13 @@ class DropPath(keras.layers.Dropout):
 
     During training each sample's branch output is zeroed with probability
     `rate` and the survivors are scaled by `1 / (1 - rate)`; at inference it
-    is the identity. It is Keras' `Dropout` with one mask entry per sample
-    (`noise_shape = (batch, 1, ..., 1)`), so it inherits Dropout's seeding and
-    backend support.
+    is the identity. It is Keras' `Dropout` (its seeding and config) applied to a
+    `(batch, 1, ..., 1)` tensor of ones, the per-sample mask that multiplies the
+    branch. Not `Dropout(noise_shape=...)`: on the torch backend that always draws
+    through Keras' seeded generator, which `torch.compile` cannot trace (a graph
+    break per block); the unseeded mask of ones is drawn by a traceable op. An
+    explicit `seed` still takes the seeded generator on torch (reproducible masks,
+    one graph break each under `jit_compile=True`; `docs/performance.md`).
 
     Args:
         rate: float in [0, 1), the probability of dropping a sample's branch.
@@ -31,9 +36,11 @@ class DropPath(keras.layers.Dropout):
         kwargs.pop("noise_shape", None)
         super().__init__(rate, seed=seed, **kwargs)
 
-    def build(self, input_shape):
-        self.noise_shape = (None,) + (1,) * (len(input_shape) - 1)
-        super().build(input_shape)
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0:
+            return inputs
+        ones = ops.ones((ops.shape(inputs)[0],) + (1,) * (len(inputs.shape) - 1), inputs.dtype)
+        return inputs * keras.random.dropout(ones, self.rate, seed=self.seed_generator)
 
     def get_config(self):
         config = super().get_config()

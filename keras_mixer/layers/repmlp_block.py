@@ -5,6 +5,8 @@ import math
 import keras
 from keras import ops
 
+from keras_mixer.layers import traceable
+
 
 def _pair(name, value):
     pair = (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
@@ -106,7 +108,7 @@ class RepMLPBlock(keras.layers.Layer):
         self.momentum = float(momentum)
 
     def _batch_norm(self, name):
-        return keras.layers.BatchNormalization(
+        return traceable.BatchNormalization(
             axis=-1,
             epsilon=self.epsilon,
             momentum=self.momentum,

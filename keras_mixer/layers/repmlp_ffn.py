@@ -4,6 +4,8 @@ import keras
 
 from keras_mixer.layers.gelu import gelu
 
+from keras_mixer.layers import traceable
+
 
 @keras.saving.register_keras_serializable(package="keras_mixer")
 class FFNBlock(keras.layers.Layer):
@@ -39,7 +41,7 @@ class FFNBlock(keras.layers.Layer):
         self.momentum = float(momentum)
 
     def _batch_norm(self, name):
-        return keras.layers.BatchNormalization(
+        return traceable.BatchNormalization(
             epsilon=self.epsilon, momentum=self.momentum, dtype=self.dtype_policy, name=name
         )
 

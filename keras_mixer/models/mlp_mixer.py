@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_mixer.layers import traceable
 from keras_mixer.models.builder import build_isotropic_model
 from keras_mixer.models.builder import make_variant
 from keras_mixer.weights import gelu_approximate_for
@@ -12,7 +13,7 @@ LAYER_NORM_EPSILON = 1e-6
 
 def mixer_preprocessing():
     """Raw 0-255 pixels to [-1, 1], as the official checkpoints expect (float32)."""
-    return keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, dtype="float32", name="preprocessing")
+    return traceable.Rescaling(1.0 / 127.5, offset=-1.0, dtype="float32", name="preprocessing")
 
 
 def MLPMixer(

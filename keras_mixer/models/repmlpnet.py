@@ -6,6 +6,7 @@ import keras
 
 from keras_mixer.layers import FFNBlock
 from keras_mixer.layers import RepMLPBlock
+from keras_mixer.layers import traceable
 from keras_mixer.models.builder import _check_positive_int
 from keras_mixer.models.builder import check_application_arguments
 from keras_mixer.models.builder import classification_output
@@ -33,7 +34,7 @@ def _stage_tuple(name, value, stages):
 
 
 def _batch_norm(name):
-    return keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name)
+    return traceable.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name)
 
 
 def _conv_bn_relu(x, filters, size, name):

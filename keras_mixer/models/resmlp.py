@@ -3,6 +3,7 @@
 import keras
 
 from keras_mixer.layers import Affine
+from keras_mixer.layers import traceable
 from keras_mixer.models.builder import build_isotropic_model
 from keras_mixer.models.builder import make_variant
 
@@ -22,7 +23,7 @@ def default_layer_scale(depth):
 
 def resmlp_preprocessing():
     """Raw 0-255 RGB pixels to ImageNet mean/std normalised values (float32)."""
-    return keras.layers.Normalization(
+    return traceable.Normalization(
         mean=[255.0 * m for m in IMAGENET_MEAN],
         variance=[(255.0 * s) ** 2 for s in IMAGENET_STD],
         dtype="float32",
