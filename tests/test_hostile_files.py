@@ -226,9 +226,9 @@ def test_pth_storage_sizes_are_checked_before_reading(tmp_path):
 
 @once
 def test_pth_reference_bomb_is_refused_in_bounded_time(tmp_path):
-    """Under 1 KB: 40 levels of dicts, each holding the previous one twice
-    (memo references), 2**40 leaves if walked naively."""
-    levels = 40
+    """Under 1 KB: 30 levels of dicts, each holding the previous one twice
+    (memo references), 2**30 leaves if walked naively."""
+    levels = 30
     bomb = b"\x80\x02}q\x00"
     for level in range(1, levels + 1):
         bomb += b"}" + _str("a") + b"h" + bytes([level - 1]) + b"s" + _str("b") + b"h" + bytes([level - 1]) + b"sq" + bytes([level])
@@ -238,6 +238,24 @@ def test_pth_reference_bomb_is_refused_in_bounded_time(tmp_path):
     with _Deadline(2):
         with pytest.raises(ValueError, match="met twice.*reference bomb"):
             load_state_dict(path, use_torch=False)
+
+
+BOUNDS = {  # limit lowered to 10 in the test: (opcodes after the top dict, words)
+    "MAX_ENTRIES": (b"".join(_str(f"k{i}") + b"Ns" for i in range(12)), "more than 10 entries"),
+    "MAX_DEPTH": (b"".join(_str("k") + b"}" for _ in range(12)) + b"s" * 12, "nested deeper than 10"),
+}
+
+
+@once
+@pytest.mark.parametrize("bound", sorted(BOUNDS))
+def test_pth_state_dict_entries_and_depth_are_bounded(tmp_path, monkeypatch, bound):
+    from keras_mixer.weights import pth
+
+    monkeypatch.setattr(pth, bound, 10)
+    opcodes, words = BOUNDS[bound]
+    path = _write_pth(tmp_path / "big.pth", b"\x80\x02}" + opcodes + b".", {})
+    with pytest.raises(ValueError, match=words):
+        load_state_dict(path, use_torch=False)
 
 
 @once

@@ -15,6 +15,7 @@ a checkpoint from the internet is untrusted input. Two equally safe routes:
 import collections
 import contextlib
 import io
+import itertools
 import pickle
 import pickletools
 import re
@@ -45,7 +46,7 @@ STORAGE_DTYPES = {
 }
 # Bounds on what a file may make the reader do (docs/weights.md, "Safety").
 MAX_PICKLE_BYTES = 64 << 20  # data.pkl: a state dict's pickle is kilobytes
-MAX_ENTRIES = 1_000_000  # dict entries visited when flattening the state dict
+MAX_ENTRIES = 1_000_000  # values visited when flattening the state dict
 MAX_DEPTH = 32  # nesting of dicts
 MAX_KEY_LENGTH = 1024
 TENSOR_BYTES_PER_STORAGE_BYTE = 4  # tensors may share storages (tied weights), boundedly
@@ -254,30 +255,25 @@ def _flatten(state, convert, path):
     """Flattens nested dicts of tensors to `{dotted key: ndarray}`, in bounded
     work: each dict is visited once (a dict met twice is refused: a
     reference bomb would otherwise take time doubling per level), at most
-    `MAX_DEPTH` deep and `MAX_ENTRIES` entries; every array's dtype is checked."""
-    flat, seen = {}, set()
+    `MAX_DEPTH` deep and `MAX_ENTRIES` values; every array's dtype is checked."""
+    flat, seen, visits = {}, set(), itertools.count()
 
     def visit(prefix, value, depth):
+        if next(visits) > MAX_ENTRIES:
+            raise ValueError(f"the state dict has more than {MAX_ENTRIES} entries")
         if isinstance(value, dict):
-            if id(value) in seen or depth > MAX_DEPTH:
+            if id(value) in seen:
                 raise ValueError(
-                    f"entry {prefix[:MAX_KEY_LENGTH]!r} is a dict met twice or nested deeper "
-                    f"than {MAX_DEPTH} (a reference bomb?); a state dict is a tree"
+                    f"entry {prefix[:MAX_KEY_LENGTH]!r} is a dict met twice (a reference "
+                    f"bomb?); a state dict is a tree"
                 )
+            if depth > MAX_DEPTH:
+                raise ValueError(f"entry {prefix[:MAX_KEY_LENGTH]!r} is nested deeper than {MAX_DEPTH}")
             seen.add(id(value))
             for key, item in value.items():
                 if type(key) not in (str, int) or len(str(key)) > MAX_KEY_LENGTH:
                     raise ValueError(f"a key under {prefix!r} is {short(key)}, not a short string")
-                if len(seen) + len(flat) > MAX_ENTRIES:
-                    raise ValueError(f"the state dict has more than {MAX_ENTRIES} entries")
                 visit(f"{prefix}.{key}" if prefix else str(key), item, depth + 1)
-        elif isinstance(value, np.ndarray):
-            check_dtype(value.dtype, path, prefix)
-            flat[prefix] = value
-        elif type(value).__name__ in ("Tensor", "Parameter"):
-            visit(prefix, convert(value), depth)
-        elif not isinstance(value, (int, float, str, bool, type(None), list, tuple)):
-            raise ValueError(f"entry {prefix!r} holds a {type(value).__name__}, not a tensor")
 
     visit("", state, 0)
     return flat
