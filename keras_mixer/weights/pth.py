@@ -274,6 +274,13 @@ def _flatten(state, convert, path):
                 if type(key) not in (str, int) or len(str(key)) > MAX_KEY_LENGTH:
                     raise ValueError(f"a key under {prefix!r} is {short(key)}, not a short string")
                 visit(f"{prefix}.{key}" if prefix else str(key), item, depth + 1)
+        elif isinstance(value, np.ndarray):
+            check_dtype(value.dtype, path, prefix)
+            flat[prefix] = value
+        elif type(value).__name__ in ("Tensor", "Parameter"):
+            visit(prefix, convert(value), depth)
+        elif not isinstance(value, (int, float, str, bool, type(None), list, tuple)):
+            raise ValueError(f"entry {prefix!r} holds a {type(value).__name__}, not a tensor")
 
     visit("", state, 0)
     return flat
