@@ -279,8 +279,9 @@ def test_rejected_hostile_pickle_changes_nothing_for_the_next_load(tmp_path):
     for module, name in (("torch", "FloatStorage"), ("torch._utils", "_rebuild_tensor_v2")):
         tamper += _global(module, name) + b"}(" + _str("name") + _str("BFloat16Storage") + b"ub0"
     hostile = _write_pth(tmp_path / "hostile.pth", _state_pickle({}, tamper + _global("os", "system") + b"0"), {})
-    with pytest.raises(ValueError, match="posix.system|os.system"):
+    with pytest.raises(ValueError) as error:  # at the BUILD (no attributes) or at os.system
         load_state_dict(hostile, use_torch=False)
+    assert hostile in str(error.value)
     np.testing.assert_array_equal(load_state_dict(good, use_torch=False)["t"], state["t"])
 
 
