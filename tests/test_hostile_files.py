@@ -258,6 +258,36 @@ def test_pth_state_dict_entries_and_depth_are_bounded(tmp_path, monkeypatch, bou
         load_state_dict(path, use_torch=False)
 
 
+def _shared_storage(tmp_path, monkeypatch):
+    """Five full views of one 4-element storage: 5x its bytes (at most 4x are read)."""
+    tensors = {f"w{i}": _tensor("0", 4, 0, (4,), (1,)) for i in range(5)}
+    return _write_pth(tmp_path / "shared.pth", _state_pickle(tensors), {"0": np.ones(4)})
+
+
+def _big_pickle(tmp_path, monkeypatch):
+    from keras_mixer.weights import pth
+
+    monkeypatch.setattr(pth, "MAX_PICKLE_BYTES", 16)
+    return _pth_of(tmp_path / "big.pth", {"w": np.ones(4, "float32")})
+
+
+def _long_frame(tmp_path, monkeypatch):
+    frame = b"\x95" + struct.pack("<Q", 1 << 40)  # protocol 4 FRAME declaring 1 TiB
+    return _write_pth(tmp_path / "frame.pth", b"\x80\x04" + frame + b"N.", {})
+
+
+@once
+@pytest.mark.parametrize("build, words", [
+    (_shared_storage, "the tensors would take 80 bytes from storages of 16; at most 4x"),
+    (_big_pickle, "data.pkl declares"),
+    (_long_frame, "declares a frame of 1099511627776 bytes"),
+], ids=["tensors sharing a storage", "pickle size", "frame size"])
+def test_pth_totals_are_bounded(tmp_path, monkeypatch, build, words):
+    path = build(tmp_path, monkeypatch)
+    error, peak = _peak_bytes(load_state_dict, path, False)
+    assert path in str(error) and words in str(error) and peak < 1 << 20
+
+
 @once
 def test_pth_memo_index_bomb_is_refused_without_allocating(tmp_path):
     """A 10-byte pickle storing one memo entry at index 2**32-1: the C
