@@ -48,9 +48,10 @@ def _read_header(handle, path, size):
     if size < 8:
         _fail(path, "header length", f"the file has {size} bytes, fewer than the 8 of the length")
     (length,) = struct.unpack("<Q", handle.read(8))
-    if length > MAX_HEADER_BYTES or 8 + length > size:
-        _fail(path, "header length", f"{length} bytes, but the file has {size - 8} after the "
-              f"length and a header has at most {MAX_HEADER_BYTES}")
+    if length > MAX_HEADER_BYTES:
+        _fail(path, "header length", f"{length} bytes; a header has at most {MAX_HEADER_BYTES}")
+    if 8 + length > size:
+        _fail(path, "header length", f"{length} bytes, but the file has {size - 8} after the length")
     try:
         header = json.loads(handle.read(length))
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
