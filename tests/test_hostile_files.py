@@ -17,7 +17,6 @@ import keras
 import numpy as np
 import pytest
 
-import keras_mixer
 from conftest import randomize_weights
 from keras_mixer.weights import load_state_dict
 from keras_mixer.weights import load_weights

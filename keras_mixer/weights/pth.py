@@ -6,10 +6,16 @@ a checkpoint from the internet is untrusted input. Two equally safe routes:
 
 - with torch installed: `torch.load(path, weights_only=True)`, torch's own
   restricted unpickler;
-- without torch (TensorFlow- or JAX-only installs): `RestrictedUnpickler`
-  below, which resolves only the handful of globals a state dict needs
-  (`OrderedDict`, the tensor-rebuild functions and the typed storages) to
-  local NumPy functions and refuses every other global before anything runs.
+- without torch (TensorFlow- or JAX-only installs, or `use_torch=False`):
+  `RestrictedUnpickler` below, which resolves only the handful of globals a
+  state dict needs (`OrderedDict`, the tensor-rebuild functions and the
+  typed storages) to objects made afresh for each load, refuses every other
+  global before anything runs, and checks every tensor's offset, size and
+  strides against its storage, and every storage's size against its file.
+
+Both routes check the archive's members first and flatten the result in
+bounded work (a dict met twice, too deep or too many values is refused);
+the bounds are the constants below and in `bounds.py`.
 """
 
 import collections
@@ -305,9 +311,12 @@ def load_state_dict(path, use_torch=None):
 
     Raises:
         ValueError: the file is not a readable PyTorch zip checkpoint, is
-            truncated or corrupt, or its pickle asks for anything but
-            tensors (e.g. a crafted file that would run code). Nothing from
-            the file is executed in any case.
+            truncated or corrupt, its pickle asks for anything but
+            tensors (e.g. a crafted file that would run code), a tensor
+            lies outside its storage or overlaps itself, a declared size
+            differs from the archive's, an array is not of numbers, or a
+            bound is exceeded. The message names the file and the field.
+            Nothing from the file is executed in any case.
 
     Example:
 
