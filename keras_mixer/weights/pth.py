@@ -86,6 +86,29 @@ def _check_pickle(data):
             raise ValueError(f"the pickle declares a frame of {argument} bytes in {len(data)}")
 
 
+def check_view(offset, size, stride, numel, described):
+    """Raises unless the view `size`/`stride` at `offset` (checked counts) lies
+    inside a storage of `numel` elements without negative strides and without
+    overlapping itself; returns the furthest element it reaches from `offset`."""
+    if any(type(step) is not int or step < 0 for step in stride):
+        raise ValueError(f"{described} has stride {short(stride)}; negative strides are refused")
+    reach = 0  # each step, smallest first, must pass all the elements before it
+    if element_count(size):
+        for step, length in sorted((s, n) for n, s in zip(size, stride) if n > 1):
+            if step <= reach:
+                raise ValueError(
+                    f"{described} (size {short(size)}, stride {short(stride)}) "
+                    f"overlaps itself; a saved weight never does"
+                )
+            reach += (length - 1) * step
+        if offset + reach >= numel:
+            raise ValueError(
+                f"{described} (offset {offset}, size {short(size)}, stride "
+                f"{short(stride)}) reaches past the end of its {numel} elements"
+            )
+    return reach
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """Unpickles a state dict; any global outside a handful is refused.
 
@@ -174,24 +197,8 @@ class RestrictedUnpickler(pickle.Unpickler):
                 f"{described} has offset {short(offset)}, size {short(size)} and stride "
                 f"{short(stride)}; expected a count and two tuples of at most {MAX_DIMS} counts"
             )
-        if any(type(step) is not int or step < 0 for step in stride):
-            raise ValueError(f"{described} has stride {short(stride)}; negative strides are refused")
-        count = element_count(size)
         array = storage.array
-        if count:
-            reach = 0  # furthest element from `offset`; each step must pass it (no overlap)
-            for step, length in sorted((s, n) for n, s in zip(size, stride) if n > 1):
-                if step <= reach:
-                    raise ValueError(
-                        f"{described} (size {short(size)}, stride {short(stride)}) "
-                        f"overlaps itself; a saved weight never does"
-                    )
-                reach += (length - 1) * step
-            if offset + reach >= array.size:
-                raise ValueError(
-                    f"{described} (offset {offset}, size {short(size)}, stride "
-                    f"{short(stride)}) reaches past the end of its {array.size} elements"
-                )
+        count, reach = element_count(size), check_view(offset, size, stride, array.size, described)
         self.tensor_bytes += count * array.itemsize
         if self.tensor_bytes > TENSOR_BYTES_PER_STORAGE_BYTE * self.storage_bytes:
             raise ValueError(
@@ -221,6 +228,8 @@ def _load_with_torch(path):
 
     def convert(tensor):
         tensor = tensor.detach()
+        numel = tensor.untyped_storage().nbytes() // tensor.element_size()
+        check_view(tensor.storage_offset(), tuple(tensor.shape), tensor.stride(), numel, "a tensor")
         return (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
 
     with _open_archive(path):
