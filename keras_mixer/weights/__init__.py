@@ -78,7 +78,7 @@ def gelu_approximate_for(weights, architecture):
         return find_entry(path, *architecture).gelu_approximate
     if _is_keras_file(path):
         return gelu_approximate_of(path)
-    return read_layout(path)[0].gelu_approximate
+    return read_layout(path, lazy=True)[0].gelu_approximate
 
 
 def load_weights(model, weights, architecture=None):

@@ -172,6 +172,8 @@ def model_family(model):
 def map_checkpoint(layout, state, model, path):
     """Returns `{variable path: (label, array in Keras layout)}` for `model`.
 
+    `state` maps keys to arrays or to unread arrays with `shape`, `ndim` and
+    `dtype` (`npz_file.NpyMember`); keys are checked before any is read.
     Raises a ValueError naming every key the model needs and the checkpoint
     lacks, and every checkpoint key the model has no place for (a head is
     dropped silently when the model has none).
@@ -183,7 +185,7 @@ def map_checkpoint(layout, state, model, path):
             f"({layout.description}); model {model.name!r} is a "
             f"{FAMILY_NAMES[family]}. Nothing was loaded."
         )
-    mapped, errors, used = {}, [], set()
+    sources, errors, used = {}, [], set()
     for variable in model.weights:
         key, transform = layout.source_of(variable.path)
         if key is None or key not in state:
@@ -193,15 +195,12 @@ def map_checkpoint(layout, state, model, path):
             )
             continue
         used.add(key)
-        array = np.asarray(state[key])
-        ndim, function = TRANSFORMS[transform]
         label = f"{key} (model weight {variable.path})"
-        if ndim is not None and array.ndim != ndim:
-            errors.append(
-                f"{label}: expected shape {tuple(variable.shape)}, found {array.shape}"
-            )
+        ndim = TRANSFORMS[transform][0]
+        if ndim is not None and state[key].ndim != ndim:
+            errors.append(f"{label}: expected shape {tuple(variable.shape)}, found {state[key].shape}")
             continue
-        mapped[variable.path] = (label, function(array))
+        sources[variable.path] = (label, key, transform)
     head_keys = {layout.source_of(name)[0] for name in ("head/kernel", "head/bias")}
     for key in sorted(set(state) - used - head_keys):
         errors.append(f"{key}: found shape {np.shape(state[key])}, which model {model.name!r} has no place for")
@@ -210,7 +209,10 @@ def map_checkpoint(layout, state, model, path):
             f"Checkpoint {path!r} ({layout.description}) does not match model "
             f"{model.name!r}: {describe(errors)}. Nothing was loaded."
         )
-    return mapped
+    return {
+        name: (label, TRANSFORMS[transform][1](np.asarray(state[key])))
+        for name, (label, key, transform) in sources.items()
+    }
 
 
 def describe(mismatches, limit=5):
