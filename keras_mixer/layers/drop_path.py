@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_mixer.arguments import probability
+
 
 @keras.saving.register_keras_serializable(package="keras_mixer")
 class DropPath(keras.layers.Dropout):
@@ -29,7 +31,7 @@ class DropPath(keras.layers.Dropout):
 
     def __init__(self, rate, seed=None, **kwargs):
         kwargs.pop("noise_shape", None)
-        super().__init__(rate, seed=seed, **kwargs)
+        super().__init__(probability("rate", rate), seed=seed, **kwargs)
 
     def build(self, input_shape):
         self.noise_shape = (None,) + (1,) * (len(input_shape) - 1)
