@@ -123,19 +123,23 @@ def build_isotropic_model(
         preprocessing_channels if include_preprocessing else None,
     )
 
+    # Made (not built) before any weight exists: the blocks check block_kwargs.
+    blocks = [
+        MixerBlock(
+            drop_path_rate=drop_path_rate * index / max(depth - 1, 1),
+            dropout_rate=dropout_rate,
+            name=f"block_{index}",
+            **block_kwargs,
+        )
+        for index in range(depth)
+    ]
     inputs = input_layer(input_shape, input_tensor)
     x = preprocessing(inputs) if include_preprocessing else inputs
     x = PatchEmbedding(
         patch_size, embed_dim, kernel_initializer=stem_initializer, name="stem"
     )(x)
-    for index in range(depth):
-        rate = drop_path_rate * index / max(depth - 1, 1)
-        x = MixerBlock(
-            drop_path_rate=rate,
-            dropout_rate=dropout_rate,
-            name=f"block_{index}",
-            **block_kwargs,
-        )(x)
+    for block in blocks:
+        x = block(x)
     x = final_norm(x)
     outputs = classification_output(
         x,
