@@ -8,6 +8,7 @@ import os
 
 import keras
 
+from keras_mixer.arguments import positive_int
 from keras_mixer.staging import staged
 from keras_mixer.training.callbacks import make_callbacks
 from keras_mixer.training.clipping import clip_across_replicas
@@ -138,9 +139,8 @@ def train(
     recipe = get_recipe(recipe_name, **(recipe_overrides or {}))
     epochs = recipe.epochs if epochs is None else epochs
     batch_size = recipe.batch_size if batch_size is None else batch_size
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}={value!r} is not supported; expected a positive integer.")
+    positive_int("epochs", epochs)
+    positive_int("batch_size", batch_size)
     distribution.check_batch_size(batch_size)
     check_model_name(model)
     image_size = image_size or default_image_size(model)
