@@ -20,7 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "backup_kill_run.py")
 # (which save of the process to kill in, seconds after it started): from the
 # first bytes of the weights file to the pointer's rename and the clean-up.
-KILLS = [(1, 0.0), (2, 0.005), (1, 0.015), (2, 0.03), (1, 0.05), (3, 0.1)]
+KILLS = [(1, 0.0), (2, 0.01), (1, 0.03), (2, 0.06), (3, 0.1)]
 
 
 def _launch(backup_dir, epochs):

@@ -271,3 +271,19 @@ def test_models_trained_with_each_recipe_load_with_plain_keras(tmp_path):
         np.testing.assert_allclose(entry["predictions"], predictions, rtol=1e-5, atol=1e-6)
         assert entry["optimizer"]["no_weight_decay"] == list(training.recipes.NO_WEIGHT_DECAY)
         assert entry["optimizer"]["learning_rate"] == json.loads(json.dumps(optimizer["learning_rate"]))
+
+
+def test_train_with_a_teacher_writes_every_file_staged(tmp_path):
+    """`train` end to end (restoring the backup before `fit`, which needs the
+    distillation wrapper built): every file of the run folder is complete and
+    no staging leftover remains."""
+    teacher = training.build_model("resmlp_digits", 8, 10)
+    teacher.save(str(tmp_path / "teacher.keras"))
+    output = tmp_path / "run"
+    result = training.train(epochs=1, batch_size=512, output_dir=str(output), verbose=0,
+                            teacher=str(tmp_path / "teacher.keras"))
+    assert len(result.history["loss"]) == 1
+    assert sorted(os.listdir(output)) == ["checkpoints", "history.csv", "resmlp_digits.keras",
+                                          "tensorboard", "training_curves.png"]
+    assert os.listdir(output / "checkpoints") == ["epoch_001.keras"]
+    assert len((output / "history.csv").read_text().splitlines()) == 2

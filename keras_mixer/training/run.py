@@ -165,6 +165,8 @@ def train(
 
             network = HardDistillation(network, keras.saving.load_model(teacher))
         compile_model(network, recipe, steps, epochs, batch_size)
+        if not network.built:  # the distillation wrapper is built by its first call
+            network.build((None, image_size, image_size, 3))
         # The backup (the last callback) decides where the stream starts.
         start_epoch = callbacks[-1].restore(network)
     train_data = make_pipeline(
