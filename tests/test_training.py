@@ -283,7 +283,9 @@ def test_train_with_a_teacher_writes_every_file_staged(tmp_path):
     result = training.train(epochs=1, batch_size=512, output_dir=str(output), verbose=0,
                             teacher=str(tmp_path / "teacher.keras"))
     assert len(result.history["loss"]) == 1
-    assert sorted(os.listdir(output)) == ["checkpoints", "history.csv", "resmlp_digits.keras",
-                                          "tensorboard", "training_curves.png"]
+    assert sorted(os.listdir(output)) == ["backup", "checkpoints", "history.csv",
+                                          "resmlp_digits.keras", "tensorboard",
+                                          "training_curves.png"]
+    assert os.listdir(output / "backup") == []  # the finished run removed its backup
     assert os.listdir(output / "checkpoints") == ["epoch_001.keras"]
     assert len((output / "history.csv").read_text().splitlines()) == 2
