@@ -273,7 +273,7 @@ def test_models_trained_with_each_recipe_load_with_plain_keras(tmp_path):
         assert entry["optimizer"]["learning_rate"] == json.loads(json.dumps(optimizer["learning_rate"]))
 
 
-def test_train_with_a_teacher_writes_every_file_staged(tmp_path):
+def test_train_with_a_teacher_restores_before_fit_and_writes_its_files(tmp_path):
     """`train` end to end (restoring the backup before `fit`, which needs the
     distillation wrapper built): every file of the run folder is complete and
     no staging leftover remains."""
