@@ -12,6 +12,7 @@ from keras_mixer import analysis
 from keras_mixer import export
 from keras_mixer import layers
 from keras_mixer import models
+from keras_mixer import training  # registers what a trained model needs to load
 from keras_mixer.export import export_saved_model
 from keras_mixer.fusion import fuse_for_inference
 from keras_mixer.models import *  # noqa: F401,F403  (the keras.applications-style builders)
@@ -20,5 +21,5 @@ from keras_mixer.version import __version__
 
 __all__ = [
     "analysis", "export", "export_saved_model", "fuse_for_inference", "layers", "models",
-    "reparameterize", "__version__",
+    "reparameterize", "training", "__version__",
 ] + models.__all__

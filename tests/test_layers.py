@@ -171,6 +171,42 @@ def test_layers_reject_bad_shapes(make, shape, message):
         make()(np.zeros(shape, "float32"))
 
 
-def test_mixer_block_rejects_unknown_norm():
-    with pytest.raises(ValueError, match="norm='batch_norm' is not supported"):
-        layers.MixerBlock(norm="batch_norm")
+BAD_LAYER_ARGUMENTS = [
+    (lambda: layers.Affine(alpha_init=float("nan")), "alpha_init=nan"),
+    (lambda: layers.Affine(use_beta="no"), "use_beta='no' is not supported; expected True or False"),
+    (lambda: layers.TokenMixing(hidden_dim=0), "hidden_dim=0 is not supported; expected a positive integer"),
+    (lambda: layers.TokenMixing(dropout_rate="0.1"), r"dropout_rate='0.1' is not supported; expected a number in \[0, 1\)"),
+    (lambda: layers.ChannelMixing(hidden_dim=2.5), "hidden_dim=2.5"),
+    (lambda: layers.ChannelMixing(mlp_ratio=-1), "mlp_ratio=-1 is not supported; expected a finite number > 0"),
+    (lambda: layers.MixerBlock(token_mixing_dim=0), "token_mixing_dim=0"),
+    (lambda: layers.MixerBlock(channel_mixing_dim=True), "channel_mixing_dim=True"),
+    (lambda: layers.MixerBlock(layer_scale_init=float("inf")), "layer_scale_init=inf"),
+    (lambda: layers.MixerBlock(drop_path_rate=1.5), "drop_path_rate=1.5"),
+    (lambda: layers.MixerBlock(norm_epsilon=0), "norm_epsilon=0"),
+    (lambda: layers.MixerBlock(gelu_approximate=None), "gelu_approximate=None"),
+    (lambda: layers.MixerBlock(norm="batch_norm"), "norm='batch_norm' is not supported; expected one of"),
+    (lambda: layers.FusedMixerBlock(channel_mixing_dim=8, norm_epsilon=-1.0), "norm_epsilon=-1.0"),
+    (lambda: layers.FusedMixerBlock(channel_mixing_dim=None), "channel_mixing_dim=None"),
+    (lambda: layers.PatchEmbedding(-1, 8), "patch_size=-1"),
+    (lambda: layers.PatchEmbedding(4, True), "embed_dim=True"),
+    (lambda: layers.DropPath(1.0), r"rate=1.0 is not supported; expected a number in \[0, 1\)"),
+    (lambda: layers.DropPath("0.1"), "rate='0.1'"),
+    (lambda: layers.TokenDense(0), "units=0"),
+    (lambda: layers.TokenDense(4, use_bias=1), "use_bias=1"),
+    (lambda: layers.ScaledTokenDense(-3), "units=-3"),
+    (lambda: layers.RepMLPBlock(0), "partition_size=0"),
+    (lambda: layers.RepMLPBlock((4, 2.0)), r"partition_size=\(4, 2.0\)"),
+    (lambda: layers.RepMLPBlock(4, num_sharesets=False), "num_sharesets=False"),
+    (lambda: layers.RepMLPBlock(4, conv_kernel_sizes=(2,)), r"conv_kernel_sizes=\(2,\)"),
+    (lambda: layers.RepMLPBlock(4, conv_kernel_sizes=3), "conv_kernel_sizes=3"),
+    (lambda: layers.RepMLPBlock(4, momentum=2), r"momentum=2 is not supported; expected a number in \[0, 1\]"),
+    (lambda: layers.RepMLPBlock(4, deploy="yes"), "deploy='yes'"),
+    (lambda: layers.FFNBlock(expansion=True), "expansion=True"),
+    (lambda: layers.FFNBlock(epsilon=float("nan")), "epsilon=nan"),
+]
+
+
+@pytest.mark.parametrize("make, message", BAD_LAYER_ARGUMENTS)
+def test_layers_reject_bad_arguments(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()

@@ -223,6 +223,45 @@ def test_bad_arguments_raise_clear_errors(kwargs, message):
         small_resmlp(**kwargs)
 
 
+def small_repmlpnet(**kwargs):
+    return keras_mixer.RepMLPNet(**{"channels": (8, 16), "depths": (1, 1), "sharesets": (1, 4),
+                                    "partition_sizes": (4, 2), "input_shape": (32, 32, 3),
+                                    "classes": 10, **kwargs})
+
+
+# Each raises before any weight is made (the check runs on every backend in milliseconds).
+BAD_BUILDER_ARGUMENTS = [
+    (small_mixer, {"token_mixing_dim": 0}, "token_mixing_dim=0 is not supported; expected a positive integer"),
+    (small_mixer, {"channel_mixing_dim": 2.5}, "channel_mixing_dim=2.5"),
+    (small_mixer, {"gelu_approximate": "yes"}, "gelu_approximate='yes' is not supported; expected True or False"),
+    (small_resmlp, {"layer_scale_init": float("nan")}, "layer_scale_init=nan is not supported; expected a finite number"),
+    (small_resmlp, {"mlp_ratio": 0}, "mlp_ratio=0"),
+    (small_resmlp, {"dropout_rate": "0.1"}, r"dropout_rate='0.1' is not supported; expected a number in \[0, 1\)"),
+    (small_resmlp, {"drop_path_rate": 1.5}, "drop_path_rate=1.5"),
+    (small_resmlp, {"drop_path_rate": -0.1}, "drop_path_rate=-0.1"),
+    (small_resmlp, {"classes": True}, "classes=True is not supported; expected a positive integer"),
+    (small_resmlp, {"patch_size": -1}, "patch_size=-1"),
+    (small_resmlp, {"depth": 2.5}, "depth=2.5 is not supported; expected a positive integer"),
+    (small_resmlp, {"depth": True}, "depth=True"),
+    (small_mixer, {"embed_dim": "16"}, "embed_dim='16'"),
+    (small_resmlp, {"pooling": "mean", "include_top": False}, r"pooling='mean' is not supported; expected one of \(None, 'avg', 'max'\)"),
+    (small_mixer, {"classifier_activation": "softmaxx"}, "classifier_activation='softmaxx' is not supported"),
+    (small_resmlp, {"include_top": "no"}, "include_top='no'"),
+    (small_resmlp, {"include_preprocessing": 0}, "include_preprocessing=0"),
+    (small_repmlpnet, {"channels": 8}, "channels=8 is not supported"),
+    (small_repmlpnet, {"depths": (1, 0)}, "each entry of depths=0"),
+    (small_repmlpnet, {"global_reduction": 0}, "global_reduction=0"),
+    (small_repmlpnet, {"deploy": 1}, "deploy=1"),
+    (small_repmlpnet, {"classes": 0}, "classes=0"),
+]
+
+
+@pytest.mark.parametrize("build, kwargs, message", BAD_BUILDER_ARGUMENTS)
+def test_builders_validate_every_argument(build, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        build(**kwargs)
+
+
 def test_grayscale_works_without_imagenet_preprocessing():
     model = small_resmlp(input_shape=(16, 16, 1), include_preprocessing=False)
     assert model.output_shape == (None, 5)

@@ -2,6 +2,8 @@
 
 import os
 
+from keras_mixer.staging import staged
+
 
 def new_figure(width, height):
     """A `matplotlib.figure.Figure` of `width` x `height` inches, not registered with pyplot."""
@@ -11,7 +13,7 @@ def new_figure(width, height):
 
 
 def save_figure(figure, path=None, dpi=100):
-    """Writes `figure` as a PNG at `path` (folders are created); returns the figure.
+    """Writes `figure` as a PNG at `path` (staged and renamed; folders are created); returns it.
 
     With `path=None` nothing is written, so every figure function can take
     `path=` and pass it here.
@@ -29,10 +31,8 @@ def save_figure(figure, path=None, dpi=100):
         path = os.fspath(path)
         if not path.lower().endswith(".png"):
             raise ValueError(f"path={path!r} is not supported; expected a file name ending in .png.")
-        folder = os.path.dirname(path)
-        if folder:
-            os.makedirs(folder, exist_ok=True)
-        figure.savefig(path, dpi=dpi, format="png")
+        with staged(path, overwrite=True) as staging:
+            figure.savefig(staging, dpi=dpi, format="png")
     return figure
 
 

@@ -3,6 +3,9 @@
 import keras
 from keras import ops
 
+from keras_mixer.arguments import boolean
+from keras_mixer.arguments import finite_float
+
 
 @keras.saving.register_keras_serializable(package="keras_mixer")
 class Affine(keras.layers.Layer):
@@ -32,8 +35,8 @@ class Affine(keras.layers.Layer):
 
     def __init__(self, alpha_init=1.0, use_beta=True, **kwargs):
         super().__init__(**kwargs)
-        self.alpha_init = float(alpha_init)
-        self.use_beta = bool(use_beta)
+        self.alpha_init = finite_float("alpha_init", alpha_init)
+        self.use_beta = boolean("use_beta", use_beta)
 
     def build(self, input_shape):
         channels = input_shape[-1]

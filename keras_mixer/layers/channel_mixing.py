@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_mixer.arguments import positive_float
+
 from keras_mixer.layers.mlp import MixingMLP
 
 
@@ -32,7 +34,7 @@ class ChannelMixing(MixingMLP):
 
     def __init__(self, hidden_dim=None, mlp_ratio=4.0, **kwargs):
         super().__init__(hidden_dim, **kwargs)
-        self.mlp_ratio = float(mlp_ratio)
+        self.mlp_ratio = positive_float("mlp_ratio", mlp_ratio)
 
     def build(self, input_shape):
         channels = input_shape[-1]

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_mixer.arguments import probability
+
 
 @keras.saving.register_keras_serializable(package="keras_mixer")
 class DropPath(keras.layers.Dropout):
@@ -34,7 +36,7 @@ class DropPath(keras.layers.Dropout):
 
     def __init__(self, rate, seed=None, **kwargs):
         kwargs.pop("noise_shape", None)
-        super().__init__(rate, seed=seed, **kwargs)
+        super().__init__(probability("rate", rate), seed=seed, **kwargs)
 
     def call(self, inputs, training=False):
         if not training or self.rate == 0:

@@ -4,6 +4,12 @@ import keras
 
 from keras_mixer.layers.gelu import gelu
 
+from keras_mixer.arguments import boolean
+from keras_mixer.arguments import one_of
+from keras_mixer.arguments import optional_positive_int
+from keras_mixer.arguments import positive_float
+from keras_mixer.arguments import positive_int
+
 from keras_mixer.layers.mixer_block import NORMS
 from keras_mixer.layers.scaled_token_dense import ScaledTokenDense
 
@@ -51,15 +57,11 @@ class FusedMixerBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if norm not in NORMS:
-            raise ValueError(f"norm={norm!r} is not supported; expected one of {NORMS}.")
-        if channel_mixing_dim is None:
-            raise ValueError("channel_mixing_dim=None is not supported; expected the width D_C.")
-        self.token_mixing_dim = None if token_mixing_dim is None else int(token_mixing_dim)
-        self.channel_mixing_dim = int(channel_mixing_dim)
-        self.norm = norm
-        self.norm_epsilon = float(norm_epsilon)
-        self.gelu_approximate = bool(gelu_approximate)
+        self.token_mixing_dim = optional_positive_int("token_mixing_dim", token_mixing_dim)
+        self.channel_mixing_dim = positive_int("channel_mixing_dim", channel_mixing_dim)
+        self.norm = one_of("norm", norm, NORMS)
+        self.norm_epsilon = positive_float("norm_epsilon", norm_epsilon)
+        self.gelu_approximate = boolean("gelu_approximate", gelu_approximate)
         self.normalize = (
             None if norm == "affine" else keras.layers.LayerNormalization(
                 epsilon=self.norm_epsilon, center=False, scale=False, dtype=self.dtype_policy,

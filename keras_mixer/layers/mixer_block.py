@@ -2,6 +2,13 @@
 
 import keras
 
+from keras_mixer.arguments import boolean
+from keras_mixer.arguments import finite_float
+from keras_mixer.arguments import one_of
+from keras_mixer.arguments import optional_positive_int
+from keras_mixer.arguments import positive_float
+from keras_mixer.arguments import probability
+
 from keras_mixer.layers.affine import Affine
 from keras_mixer.layers.channel_mixing import ChannelMixing
 from keras_mixer.layers.drop_path import DropPath
@@ -65,17 +72,17 @@ class MixerBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if norm not in NORMS:
-            raise ValueError(f"norm={norm!r} is not supported; expected one of {NORMS}.")
-        self.token_mixing_dim = token_mixing_dim
-        self.channel_mixing_dim = channel_mixing_dim
-        self.mlp_ratio = float(mlp_ratio)
-        self.norm = norm
-        self.norm_epsilon = float(norm_epsilon)
-        self.layer_scale_init = None if layer_scale_init is None else float(layer_scale_init)
-        self.drop_path_rate = float(drop_path_rate)
-        self.dropout_rate = float(dropout_rate)
-        self.gelu_approximate = bool(gelu_approximate)
+        self.token_mixing_dim = optional_positive_int("token_mixing_dim", token_mixing_dim)
+        self.channel_mixing_dim = optional_positive_int("channel_mixing_dim", channel_mixing_dim)
+        self.mlp_ratio = positive_float("mlp_ratio", mlp_ratio)
+        self.norm = one_of("norm", norm, NORMS)
+        self.norm_epsilon = positive_float("norm_epsilon", norm_epsilon)
+        self.layer_scale_init = (
+            None if layer_scale_init is None else finite_float("layer_scale_init", layer_scale_init)
+        )
+        self.drop_path_rate = probability("drop_path_rate", drop_path_rate)
+        self.dropout_rate = probability("dropout_rate", dropout_rate)
+        self.gelu_approximate = boolean("gelu_approximate", gelu_approximate)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
 

@@ -4,6 +4,10 @@ import keras
 
 from keras_mixer.layers.gelu import gelu
 
+from keras_mixer.arguments import boolean
+from keras_mixer.arguments import optional_positive_int
+from keras_mixer.arguments import probability
+
 
 def _fresh(initializer):
     """A new initializer from `initializer`'s config (a new seed unless it fixes one)."""
@@ -28,9 +32,9 @@ class MixingMLP(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.hidden_dim = None if hidden_dim is None else int(hidden_dim)
-        self.gelu_approximate = bool(gelu_approximate)
-        self.dropout_rate = float(dropout_rate)
+        self.hidden_dim = optional_positive_int("hidden_dim", hidden_dim)
+        self.gelu_approximate = boolean("gelu_approximate", gelu_approximate)
+        self.dropout_rate = probability("dropout_rate", dropout_rate)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.dropout = keras.layers.Dropout(self.dropout_rate, dtype=self.dtype_policy)

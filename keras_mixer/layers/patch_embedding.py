@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_mixer.arguments import positive_int
+
 
 @keras.saving.register_keras_serializable(package="keras_mixer")
 class PatchEmbedding(keras.layers.Layer):
@@ -40,8 +42,8 @@ class PatchEmbedding(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.patch_size = int(patch_size)
-        self.embed_dim = int(embed_dim)
+        self.patch_size = positive_int("patch_size", patch_size)
+        self.embed_dim = positive_int("embed_dim", embed_dim)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.proj = keras.layers.Conv2D(

@@ -5,30 +5,24 @@ import math
 import keras
 from keras import ops
 
+from keras_mixer.arguments import boolean
+from keras_mixer.arguments import fraction
+from keras_mixer.arguments import positive_float
+from keras_mixer.arguments import positive_int
+from keras_mixer.arguments import positive_int_pair
 from keras_mixer.layers import traceable
 
 
-def _pair(name, value):
-    pair = (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
-    if (
-        not isinstance(pair, (tuple, list))
-        or len(pair) != 2
-        or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in pair)
-    ):
-        raise ValueError(
-            f"{name}={value!r} is not supported; expected a positive integer or "
-            f"a pair (height, width) of positive integers."
-        )
-    return tuple(pair)
-
-
 def _kernel_sizes(value):
-    sizes = tuple(value or ())
-    if any(isinstance(k, bool) or not isinstance(k, int) or k < 1 or k % 2 == 0 for k in sizes):
-        raise ValueError(
-            f"conv_kernel_sizes={value!r} is not supported; expected odd positive "
-            f"integers such as (1, 3)."
-        )
+    expected = "odd positive integers such as (1, 3)"
+    if value is not None and not isinstance(value, (tuple, list)):
+        raise ValueError(f"conv_kernel_sizes={value!r} is not supported; expected {expected}.")
+    try:
+        sizes = tuple(positive_int("conv_kernel_sizes", size) for size in value or ())
+    except ValueError:
+        sizes = (0,)
+    if not all(size % 2 for size in sizes):
+        raise ValueError(f"conv_kernel_sizes={value!r} is not supported; expected {expected}.")
     if len(set(sizes)) != len(sizes):
         raise ValueError(f"conv_kernel_sizes={value!r} repeats a size; expected distinct sizes.")
     return sizes
@@ -90,22 +84,13 @@ class RepMLPBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.partition_size = _pair("partition_size", partition_size)
-        if isinstance(num_sharesets, bool) or not isinstance(num_sharesets, int) or num_sharesets < 1:
-            raise ValueError(
-                f"num_sharesets={num_sharesets!r} is not supported; expected a positive integer."
-            )
-        if isinstance(global_reduction, bool) or not isinstance(global_reduction, int) or global_reduction < 1:
-            raise ValueError(
-                f"global_reduction={global_reduction!r} is not supported; expected a "
-                f"positive integer."
-            )
-        self.num_sharesets = num_sharesets
+        self.partition_size = positive_int_pair("partition_size", partition_size)
+        self.num_sharesets = positive_int("num_sharesets", num_sharesets)
         self.conv_kernel_sizes = _kernel_sizes(conv_kernel_sizes)
-        self.global_reduction = global_reduction
-        self.deploy = bool(deploy)
-        self.epsilon = float(epsilon)
-        self.momentum = float(momentum)
+        self.global_reduction = positive_int("global_reduction", global_reduction)
+        self.deploy = boolean("deploy", deploy)
+        self.epsilon = positive_float("epsilon", epsilon)
+        self.momentum = fraction("momentum", momentum)
 
     def _batch_norm(self, name):
         return traceable.BatchNormalization(

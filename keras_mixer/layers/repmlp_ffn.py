@@ -6,6 +6,10 @@ from keras_mixer.layers.gelu import gelu
 
 from keras_mixer.layers import traceable
 
+from keras_mixer.arguments import fraction
+from keras_mixer.arguments import positive_float
+from keras_mixer.arguments import positive_int
+
 
 @keras.saving.register_keras_serializable(package="keras_mixer")
 class FFNBlock(keras.layers.Layer):
@@ -32,13 +36,9 @@ class FFNBlock(keras.layers.Layer):
 
     def __init__(self, expansion=4, epsilon=1e-5, momentum=0.9, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(expansion, bool) or not isinstance(expansion, int) or expansion < 1:
-            raise ValueError(
-                f"expansion={expansion!r} is not supported; expected a positive integer."
-            )
-        self.expansion = expansion
-        self.epsilon = float(epsilon)
-        self.momentum = float(momentum)
+        self.expansion = positive_int("expansion", expansion)
+        self.epsilon = positive_float("epsilon", epsilon)
+        self.momentum = fraction("momentum", momentum)
 
     def _batch_norm(self, name):
         return traceable.BatchNormalization(

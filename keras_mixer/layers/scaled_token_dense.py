@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_mixer.arguments import positive_int
+
 
 @keras.saving.register_keras_serializable(package="keras_mixer")
 class ScaledTokenDense(keras.layers.Layer):
@@ -33,7 +35,7 @@ class ScaledTokenDense(keras.layers.Layer):
 
     def __init__(self, units, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
-        self.units = int(units)
+        self.units = positive_int("units", units)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
     def build(self, input_shape):

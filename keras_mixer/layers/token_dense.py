@@ -3,6 +3,9 @@
 import keras
 from keras import ops
 
+from keras_mixer.arguments import boolean
+from keras_mixer.arguments import positive_int
+
 
 @keras.saving.register_keras_serializable(package="keras_mixer")
 class TokenDense(keras.layers.Layer):
@@ -42,8 +45,8 @@ class TokenDense(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.units = int(units)
-        self.use_bias = bool(use_bias)
+        self.units = positive_int("units", units)
+        self.use_bias = boolean("use_bias", use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
 

@@ -4,6 +4,11 @@ import inspect
 
 import keras
 
+from keras_mixer.arguments import activation
+from keras_mixer.arguments import boolean
+from keras_mixer.arguments import one_of
+from keras_mixer.arguments import positive_int
+from keras_mixer.arguments import probability
 from keras_mixer.layers import MixerBlock
 from keras_mixer.layers import PatchEmbedding
 from keras_mixer.weights import load_weights
@@ -11,11 +16,6 @@ from keras_mixer.weights import validate_weights_argument
 
 POOLINGS = (None, "avg", "max")
 DEFAULT_SIZE = 224
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}={value!r} is not supported; expected a positive integer.")
 
 
 def resolve_input_shape(
@@ -59,7 +59,7 @@ def resolve_input_shape(
                 f"multiple of the {unit} {patch_size}; expected e.g. "
                 f"{size - size % patch_size} or {size - size % patch_size + patch_size}."
             )
-    _check_positive_int("channels (last entry of input_shape)", found_channels)
+    positive_int("channels (last entry of input_shape)", found_channels)
     if channels is not None and found_channels != channels:
         raise ValueError(
             f"input_shape={input_shape} has {found_channels} channels; this "
@@ -109,13 +109,13 @@ def build_isotropic_model(
     `family` ("resmlp" or "mixer") with the sizes identifies official weights.
     """
     architecture = (family, patch_size, embed_dim, depth)
-    check_application_arguments(weights, pooling, include_top, classes, architecture)
-    _check_positive_int("depth", depth)
-    _check_positive_int("embed_dim", embed_dim)
-    _check_positive_int("patch_size", patch_size)
-    for rate_name, rate in (("drop_path_rate", drop_path_rate), ("dropout_rate", dropout_rate)):
-        if not 0.0 <= rate < 1.0:
-            raise ValueError(f"{rate_name}={rate!r} is not supported; expected 0 <= rate < 1.")
+    check_application_arguments(weights, pooling, include_top, classes, classifier_activation,
+                                include_preprocessing, architecture)
+    positive_int("depth", depth)
+    positive_int("embed_dim", embed_dim)
+    positive_int("patch_size", patch_size)
+    probability("drop_path_rate", drop_path_rate)
+    probability("dropout_rate", dropout_rate)
     input_shape = resolve_input_shape(
         input_shape,
         input_tensor,
@@ -123,19 +123,23 @@ def build_isotropic_model(
         preprocessing_channels if include_preprocessing else None,
     )
 
+    # Made (not built) before any weight exists: the blocks check block_kwargs.
+    blocks = [
+        MixerBlock(
+            drop_path_rate=drop_path_rate * index / max(depth - 1, 1),
+            dropout_rate=dropout_rate,
+            name=f"block_{index}",
+            **block_kwargs,
+        )
+        for index in range(depth)
+    ]
     inputs = input_layer(input_shape, input_tensor)
     x = preprocessing(inputs) if include_preprocessing else inputs
     x = PatchEmbedding(
         patch_size, embed_dim, kernel_initializer=stem_initializer, name="stem"
     )(x)
-    for index in range(depth):
-        rate = drop_path_rate * index / max(depth - 1, 1)
-        x = MixerBlock(
-            drop_path_rate=rate,
-            dropout_rate=dropout_rate,
-            name=f"block_{index}",
-            **block_kwargs,
-        )(x)
+    for block in blocks:
+        x = block(x)
     x = final_norm(x)
     outputs = classification_output(
         x,
@@ -149,17 +153,20 @@ def build_isotropic_model(
     return finish_model(inputs, input_tensor, outputs, name, weights, architecture)
 
 
-def check_application_arguments(weights, pooling, include_top, classes, architecture=None):
+def check_application_arguments(weights, pooling, include_top, classes, classifier_activation,
+                                include_preprocessing, architecture=None):
     """Checks the keras.applications arguments every family shares.
 
     `architecture` `(family, patch_size, embed_dim, depth)` lets official
     weight tags be checked; families without official tags pass None.
     """
-    validate_weights_argument(weights, architecture)
-    if pooling not in POOLINGS:
-        raise ValueError(f"pooling={pooling!r} is not supported; expected one of {POOLINGS}.")
+    boolean("include_top", include_top)
+    boolean("include_preprocessing", include_preprocessing)
+    one_of("pooling", pooling, POOLINGS)
     if include_top:
-        _check_positive_int("classes", classes)
+        positive_int("classes", classes)
+        activation("classifier_activation", classifier_activation)
+    validate_weights_argument(weights, architecture)
 
 
 def classification_output(

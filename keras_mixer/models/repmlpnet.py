@@ -4,10 +4,11 @@ import math
 
 import keras
 
+from keras_mixer.arguments import boolean
+from keras_mixer.arguments import positive_int
 from keras_mixer.layers import FFNBlock
 from keras_mixer.layers import RepMLPBlock
 from keras_mixer.layers import traceable
-from keras_mixer.models.builder import _check_positive_int
 from keras_mixer.models.builder import check_application_arguments
 from keras_mixer.models.builder import classification_output
 from keras_mixer.models.builder import finish_model
@@ -22,6 +23,8 @@ BN_MOMENTUM = 0.9  # PyTorch's momentum 0.1
 
 
 def _stage_tuple(name, value, stages):
+    if not isinstance(value, (tuple, list)):
+        raise ValueError(f"{name}={value!r} is not supported; expected one entry per stage.")
     value = tuple(value)
     if len(value) != stages:
         raise ValueError(
@@ -29,7 +32,7 @@ def _stage_tuple(name, value, stages):
             f"as in channels)."
         )
     for entry in value:
-        _check_positive_int(f"each entry of {name}", entry)
+        positive_int(f"each entry of {name}", entry)
     return value
 
 
@@ -129,14 +132,15 @@ def RepMLPNet(
     >>> model.predict(np.zeros((2, 32, 32, 3), "uint8"), verbose=0).shape
     (2, 10)
     """
-    check_application_arguments(weights, pooling, include_top, classes)
-    _check_positive_int("patch_size", patch_size)
-    _check_positive_int("global_reduction", global_reduction)
-    _check_positive_int("ffn_expansion", ffn_expansion)
-    channels = tuple(channels)
+    check_application_arguments(weights, pooling, include_top, classes, classifier_activation,
+                                include_preprocessing)
+    positive_int("patch_size", patch_size)
+    positive_int("global_reduction", global_reduction)
+    positive_int("ffn_expansion", ffn_expansion)
+    boolean("deploy", deploy)
+    if not isinstance(channels, (tuple, list)) or not channels:
+        raise ValueError(f"channels={channels!r} is not supported; expected one width per stage.")
     stages = len(channels)
-    if stages == 0:
-        raise ValueError("channels=() is not supported; expected one width per stage.")
     channels = _stage_tuple("channels", channels, stages)
     depths = _stage_tuple("depths", depths, stages)
     sharesets = _stage_tuple("sharesets", sharesets, stages)

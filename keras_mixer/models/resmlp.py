@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_mixer.arguments import positive_int
 from keras_mixer.layers import Affine
 from keras_mixer.layers import traceable
 from keras_mixer.models.builder import build_isotropic_model
@@ -98,6 +99,7 @@ def ResMLP(
     (2, 10)
     """
     linear_init = keras.initializers.TruncatedNormal(stddev=0.02)
+    positive_int("depth", depth)  # before choosing the layer scale from it
     return build_isotropic_model(
         family="resmlp",
         patch_size=patch_size,

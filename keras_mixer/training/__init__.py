@@ -7,7 +7,7 @@ Example:
 'lamb'
 """
 
-from keras_mixer.training.callbacks import ResumableBackup
+from keras_mixer.training.backup import ResumableBackup
 from keras_mixer.training.callbacks import TrainingCurves
 from keras_mixer.training.clipping import clip_across_replicas
 from keras_mixer.training.data import load_image_data

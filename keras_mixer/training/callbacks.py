@@ -1,10 +1,11 @@
 """Callbacks of a training run: resumable backups, logs, checkpoints, curve plots."""
 
-import json
 import os
 
 import keras
-import numpy as np
+
+from keras_mixer.staging import staged
+from keras_mixer.training.backup import ResumableBackup
 
 BACKUP_FOLDER = "backup"
 
@@ -15,61 +16,63 @@ def worker_backup_dir(output_dir, worker_index):
     return os.path.join(output_dir, BACKUP_FOLDER, f"worker_{worker_index}")
 
 
-def completed_epochs(backup_dir):
-    """Epochs finished by the run backed up in `backup_dir` (0 if none)."""
-    path = os.path.join(backup_dir, "training_metadata.json")
-    if not os.path.exists(path):
-        return 0
-    with open(path) as file:
-        return int(json.load(file)["epoch"])
+class StagedCSVLogger(keras.callbacks.Callback):
+    """Keeps `path` a CSV log of one row per epoch, rewritten whole and renamed each epoch.
 
-
-class ResumableBackup(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` that also backs up the model's random-number state.
-
-    Keras' backup holds the weights and the optimizer; the seed-generator
-    states (stochastic depth, dropout) are not among the weights, so without
-    them a resumed run would draw different masks than an uninterrupted one.
-    They go to `rng_state.npz` next to the Keras backup, written at the end
-    of every epoch.
+    Unlike `keras.callbacks.CSVLogger`, a kill never leaves a half-written
+    row, and the rows of epochs that a resumed run does again (the ones
+    after its last backup) are replaced rather than repeated.
 
     Example:
 
-    >>> import tempfile
-    >>> from keras_mixer.training.callbacks import ResumableBackup
-    >>> ResumableBackup(tempfile.mkdtemp()).save_freq
-    'epoch'
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "history.csv")
+    >>> logger = StagedCSVLogger(path)
+    >>> for epoch, loss in ((0, 0.9), (1, 0.5), (1, 0.4)):
+    ...     logger.on_epoch_end(epoch, {"loss": loss})
+    >>> print(open(path).read().strip())
+    epoch,loss
+    0,0.9
+    1,0.4
     """
 
-    def __init__(self, backup_dir):
-        super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=True)
-        self._rng_path = os.path.join(backup_dir, "rng_state.npz")
-
-    def _rng_variables(self):
-        weights = {id(variable) for variable in self.model.weights}
-        return [variable for variable in self.model.variables if id(variable) not in weights]
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        if os.path.exists(self._rng_path) and os.path.exists(self._weights_path):
-            with np.load(self._rng_path) as saved:
-                for index, variable in enumerate(self._rng_variables()):
-                    variable.assign(saved[str(index)])
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
 
     def on_epoch_end(self, epoch, logs=None):
-        super().on_epoch_end(epoch, logs)
-        states = {
-            str(index): keras.ops.convert_to_numpy(variable)
-            for index, variable in enumerate(self._rng_variables())
-        }
-        temporary = self._rng_path + ".tmp.npz"
-        np.savez(temporary, **states)
-        os.replace(temporary, self._rng_path)
+        import csv
 
-    def on_train_end(self, logs=None):
-        super().on_train_end(logs)
-        if os.path.exists(self._rng_path) and not os.path.exists(self._weights_path):
-            os.remove(self._rng_path)
+        rows = []
+        if os.path.exists(self.path):
+            with open(self.path, newline="") as file:
+                rows = [row for row in csv.DictReader(file)
+                        if (row.get("epoch") or "").isdigit() and int(row["epoch"]) < epoch]
+        rows.append({"epoch": epoch, **(logs or {})})
+        keys = ["epoch"] + sorted({key for row in rows for key in row} - {"epoch"})
+        with staged(self.path, overwrite=True) as temporary:
+            with open(temporary, "w", newline="") as file:
+                writer = csv.DictWriter(file, keys, restval="")
+                writer.writeheader()
+                writer.writerows(rows)
+
+
+class StagedCheckpoint(keras.callbacks.Callback):
+    """Saves the model after every epoch to `pattern.format(epoch=epoch + 1)`, staged.
+
+    Example:
+
+    >>> StagedCheckpoint("checkpoints/epoch_{epoch:03d}.keras").pattern
+    'checkpoints/epoch_{epoch:03d}.keras'
+    """
+
+    def __init__(self, pattern):
+        super().__init__()
+        self.pattern = pattern
+
+    def on_epoch_end(self, epoch, logs=None):
+        with staged(self.pattern.format(epoch=epoch + 1), overwrite=True) as path:
+            self.model.save(path)
 
 
 class TrainingCurves(keras.callbacks.Callback):
@@ -121,26 +124,25 @@ def plot_history(history, path):
 
 
 def make_callbacks(output_dir, distribution, *, checkpoint=True, logs=True):
-    """The callbacks of a run writing into `output_dir`.
+    """The callbacks of a run writing into `output_dir`; the backup is the last one.
 
     Every worker backs up to its own folder (`backup/worker_<i>`); only the
-    chief writes TensorBoard and CSV logs, the best checkpoint and the
-    training-curves PNG.
+    chief writes TensorBoard and CSV logs, a checkpoint per epoch and the
+    training-curves PNG. Logs and checkpoints of an epoch are written (each
+    staged and renamed) before its backup commits it, so a kill at any
+    point loses none of them: the epochs after the last backup are done
+    again and their rows and checkpoints replaced.
     """
-    callbacks = [ResumableBackup(worker_backup_dir(output_dir, distribution.worker_index))]
-    if not distribution.is_chief:
-        return callbacks
-    if logs:
+    callbacks = []
+    if distribution.is_chief and logs:
         csv_path = os.path.join(output_dir, "history.csv")
         callbacks += [
             keras.callbacks.TensorBoard(os.path.join(output_dir, "tensorboard")),
-            keras.callbacks.CSVLogger(csv_path, append=True),
+            StagedCSVLogger(csv_path),
             TrainingCurves(csv_path, os.path.join(output_dir, "training_curves.png")),
         ]
-    if checkpoint:
-        callbacks.append(
-            keras.callbacks.ModelCheckpoint(
-                os.path.join(output_dir, "checkpoints", "epoch_{epoch:03d}.keras")
-            )
-        )
-    return callbacks
+    if distribution.is_chief and checkpoint:
+        pattern = os.path.join(output_dir, "checkpoints", "epoch_{epoch:03d}.keras")
+        callbacks.append(StagedCheckpoint(pattern))
+    backup_dir = worker_backup_dir(output_dir, distribution.worker_index)
+    return callbacks + [ResumableBackup(backup_dir)]

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_mixer.arguments import fraction
+
 
 @keras.saving.register_keras_serializable(package="keras_mixer")
 class HardDistillation(keras.Model):
@@ -42,11 +44,6 @@ class HardDistillation(keras.Model):
 
     def __init__(self, student, teacher, distillation_weight=0.5, **kwargs):
         super().__init__(**kwargs)
-        if not 0.0 <= distillation_weight <= 1.0:
-            raise ValueError(
-                f"distillation_weight={distillation_weight!r} is not supported; "
-                f"expected a value in [0, 1]."
-            )
         if student.output_shape[-1] != teacher.output_shape[-1]:
             raise ValueError(
                 f"teacher predicts {teacher.output_shape[-1]} classes, student "
@@ -55,7 +52,7 @@ class HardDistillation(keras.Model):
         self.student = student
         self.teacher = teacher
         self.teacher.trainable = False
-        self.distillation_weight = float(distillation_weight)
+        self.distillation_weight = fraction("distillation_weight", distillation_weight)
         self._teacher_loss = keras.losses.CategoricalCrossentropy()
 
     def call(self, inputs, training=None):

@@ -16,6 +16,8 @@ import dataclasses
 
 import keras
 
+from keras_mixer.training.optimizers import AdamW
+from keras_mixer.training.optimizers import Lamb
 from keras_mixer.training.schedules import WarmupDecay
 
 # Substrings of the variable names that get no weight decay: Affine and
@@ -75,13 +77,11 @@ class Recipe:
             beta_1=self.beta_1,
             beta_2=self.beta_2,
             global_clipnorm=self.global_clipnorm,
+            no_weight_decay=NO_WEIGHT_DECAY,
         )
         if self.optimizer == "lamb":
-            optimizer = keras.optimizers.Lamb(**common)
-        else:
-            optimizer = keras.optimizers.AdamW(**common)
-        optimizer.exclude_from_weight_decay(var_names=list(NO_WEIGHT_DECAY))
-        return optimizer
+            return Lamb(**common)
+        return AdamW(**common)
 
     def make_loss(self):
         """Cross-entropy on one-hot (possibly mixed) labels, with smoothing."""

@@ -8,9 +8,9 @@ import os
 
 import keras
 
-from keras_mixer.training.callbacks import completed_epochs
+from keras_mixer.arguments import positive_int
+from keras_mixer.staging import staged
 from keras_mixer.training.callbacks import make_callbacks
-from keras_mixer.training.callbacks import worker_backup_dir
 from keras_mixer.training.clipping import clip_across_replicas
 from keras_mixer.training.data import load_image_data
 from keras_mixer.training.data import make_pipeline
@@ -139,9 +139,8 @@ def train(
     recipe = get_recipe(recipe_name, **(recipe_overrides or {}))
     epochs = recipe.epochs if epochs is None else epochs
     batch_size = recipe.batch_size if batch_size is None else batch_size
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}={value!r} is not supported; expected a positive integer.")
+    positive_int("epochs", epochs)
+    positive_int("batch_size", batch_size)
     distribution.check_batch_size(batch_size)
     check_model_name(model)
     image_size = image_size or default_image_size(model)
@@ -157,14 +156,7 @@ def train(
             f"training images; expected at most {images.train_size}."
         )
     os.makedirs(output_dir, exist_ok=True)
-    start_epoch = completed_epochs(worker_backup_dir(output_dir, distribution.worker_index))
-    train_data = make_pipeline(
-        images.train, (image_size, image_size), batch_size, images.num_classes,
-        training=True, recipe=recipe, seed=seed, epochs=epochs, start_epoch=start_epoch,
-    )
-    test_data = make_pipeline(images.test, (image_size, image_size), batch_size,
-                              images.num_classes)
-
+    callbacks = make_callbacks(output_dir, distribution)
     with distribution.scope():
         keras.utils.set_random_seed(seed)
         network = build_model(model, image_size, images.num_classes, recipe.drop_path_rate)
@@ -173,12 +165,22 @@ def train(
 
             network = HardDistillation(network, keras.saving.load_model(teacher))
         compile_model(network, recipe, steps, epochs, batch_size)
+        if not network.built:  # the distillation wrapper is built by its first call
+            network.build((None, image_size, image_size, 3))
+        # The backup (the last callback) decides where the stream starts.
+        start_epoch = callbacks[-1].restore(network)
+    train_data = make_pipeline(
+        images.train, (image_size, image_size), batch_size, images.num_classes,
+        training=True, recipe=recipe, seed=seed, epochs=epochs, start_epoch=start_epoch,
+    )
+    test_data = make_pipeline(images.test, (image_size, image_size), batch_size,
+                              images.num_classes)
     history = network.fit(
         train_data,
         epochs=epochs,
         steps_per_epoch=steps,
         validation_data=test_data,
-        callbacks=make_callbacks(output_dir, distribution),
+        callbacks=callbacks,
         verbose=verbose,
         shuffle=False,  # the stream is shuffled per epoch, see make_pipeline
     )
@@ -192,7 +194,8 @@ def train(
         model_dir = os.path.join(output_dir, "workers", f"worker_{distribution.worker_index}")
         os.makedirs(model_dir, exist_ok=True)
     saved_model_path = os.path.join(model_dir, f"{trained.name}.keras")
-    trained.save(saved_model_path)
+    with staged(saved_model_path, overwrite=True) as path:
+        trained.save(path)
     if distribution.is_chief and export:
         from keras_mixer.export import export_saved_model
 
