@@ -1,23 +1,20 @@
-"""GELU as every block computes it: one fused elementwise pass under XLA on JAX."""
-
-import math
+"""GELU as every block computes it: in float32 on JAX, whatever the compute dtype."""
 
 import keras
 from keras import ops
-
-_SQRT_HALF = math.sqrt(0.5)
 
 
 def gelu(inputs, approximate=False):
     """`x Φ(x)`, exact (erf) by default or the tanh approximation.
 
-    On the JAX backend the exact form is written as `x (1 + erf(x/√2)) / 2`
-    in float32: `jax.nn.gelu` writes it with `erfc` and, in bfloat16, rounds
-    `1/√2` to bfloat16, and XLA on a GPU splits that into two passes over the
+    On the JAX backend the exact form is computed in float32 and cast back:
+    `jax.nn.gelu` on bfloat16 inputs forms `-x/√2` in bfloat16 (rounding `1/√2`
+    too), and XLA on a GPU made that a second pass over the
     `(batch, tokens, hidden)` tensor, the largest one of a block
-    (docs/performance.md has the measurement). The other backends keep
-    `keras.ops.gelu`, which is one native kernel there. Both forms are the
-    same function to float32 rounding.
+    (benchmarks/README.md, "GPU probe"). It stays the `erfc` form of
+    `jax.nn.gelu`: an `erf` form exports through jax2tf as a StableHLO
+    composite that TensorFlow's SavedModel loader cannot read. The other
+    backends keep `keras.ops.gelu`, one native kernel there.
 
     Example:
 
@@ -30,5 +27,4 @@ def gelu(inputs, approximate=False):
     if approximate or keras.config.backend() != "jax":
         return ops.gelu(inputs, approximate=approximate)
     dtype = keras.backend.standardize_dtype(inputs.dtype)
-    x = ops.cast(inputs, "float32")
-    return ops.cast(x * (0.5 + 0.5 * ops.erf(x * _SQRT_HALF)), dtype)
+    return ops.cast(ops.gelu(ops.cast(inputs, "float32"), approximate=False), dtype)

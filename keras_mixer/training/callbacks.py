@@ -124,7 +124,7 @@ def plot_history(history, path):
 
 
 def make_callbacks(output_dir, distribution, *, checkpoint=True, logs=True):
-    """The callbacks of a run writing into `output_dir`; the backup is the last one.
+    """The callbacks of a run writing into `output_dir`, its `ResumableBackup` last.
 
     Every worker backs up to its own folder (`backup/worker_<i>`); only the
     chief writes TensorBoard and CSV logs, a checkpoint per epoch and the

@@ -10,6 +10,7 @@ import keras
 
 from keras_mixer.arguments import positive_int
 from keras_mixer.staging import staged
+from keras_mixer.training.backup import ResumableBackup
 from keras_mixer.training.callbacks import make_callbacks
 from keras_mixer.training.clipping import clip_across_replicas
 from keras_mixer.training.data import load_image_data
@@ -167,8 +168,9 @@ def train(
         compile_model(network, recipe, steps, epochs, batch_size)
         if not network.built:  # the distillation wrapper is built by its first call
             network.build((None, image_size, image_size, 3))
-        # The backup (the last callback) decides where the stream starts.
-        start_epoch = callbacks[-1].restore(network)
+        # The backup decides where the stream starts.
+        backup = next(c for c in callbacks if isinstance(c, ResumableBackup))
+        start_epoch = backup.restore(network)
     train_data = make_pipeline(
         images.train, (image_size, image_size), batch_size, images.num_classes,
         training=True, recipe=recipe, seed=seed, epochs=epochs, start_epoch=start_epoch,
