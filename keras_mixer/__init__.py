@@ -16,10 +16,17 @@ from keras_mixer import training  # registers what a trained model needs to load
 from keras_mixer.export import export_saved_model
 from keras_mixer.fusion import fuse_for_inference
 from keras_mixer.models import *  # noqa: F401,F403  (the keras.applications-style builders)
+from keras_mixer.registry import family_info
+from keras_mixer.registry import list_families
+from keras_mixer.registry import list_models
+from keras_mixer.registry import list_presets
+from keras_mixer.registry import model_info
+from keras_mixer.registry import preset_info
 from keras_mixer.reparameterization import reparameterize
 from keras_mixer.version import __version__
 
 __all__ = [
-    "analysis", "export", "export_saved_model", "fuse_for_inference", "layers", "models",
+    "analysis", "export", "export_saved_model", "family_info", "fuse_for_inference", "layers",
+    "list_families", "list_models", "list_presets", "model_info", "models", "preset_info",
     "reparameterize", "training", "__version__",
 ] + models.__all__

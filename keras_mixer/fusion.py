@@ -115,7 +115,7 @@ def fuse_for_inference(model):
         model = reparameterize(model)
     if not any(isinstance(layer, MixerBlock) for layer in iter_layers(model)):
         return model
-    return rebuild(model, _fused_clone, _fused_weights, "fuse")
+    return rebuild(model, _fused_clone, _fused_weights, "fuse", form="fused")
 
 
 def _fused_weights(source, target):

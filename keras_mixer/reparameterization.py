@@ -5,10 +5,14 @@ rewritten as the FC it equals on an `h x w` partition, and everything is
 summed into one FC with bias. The maths runs in float64 NumPy, once.
 """
 
+import dataclasses
+
 import keras
 import numpy as np
 
 from keras_mixer.layers import RepMLPBlock
+from keras_mixer.models.model import Model
+from keras_mixer.models.model import with_spec
 
 
 def _float64(variable):
@@ -111,7 +115,7 @@ def reparameterize(model):
             f"Model {model.name!r} has no RepMLPBlock reachable as a layer of a "
             f"functional or Sequential model; nothing to re-parameterise."
         )
-    return rebuild(model, _deploy_clone, _deploy_weights, "re-parameterise")
+    return rebuild(model, _deploy_clone, _deploy_weights, "re-parameterise", deploy=True)
 
 
 def _deploy_weights(source, target):
@@ -125,12 +129,14 @@ def _deploy_weights(source, target):
     return True
 
 
-def rebuild(model, clone_function, transfer, verb):
+def rebuild(model, clone_function, transfer, verb, form=None, **arguments):
     """Clones `model` with `clone_function` and moves the weights over, layer by layer.
 
     `transfer(source, target)` sets the weights of a rewritten layer and
     returns True; every other layer keeps its weights. `verb` names the
-    operation in the error raised when the model cannot be rebuilt.
+    operation in the error raised when the model cannot be rebuilt. A
+    keras_mixer model keeps its spec, with `form` and builder `arguments`
+    changed where given.
     """
     try:
         clone = keras.models.clone_model(model, clone_function=clone_function, recursive=True)
@@ -142,4 +148,9 @@ def rebuild(model, clone_function, transfer, verb):
     for source, target in zip(iter_layers(model), iter_layers(clone)):
         if not transfer(source, target) and not isinstance(source, keras.Model):
             target.set_weights(source.get_weights())
+    if isinstance(model, Model):
+        spec = model.spec
+        spec = dataclasses.replace(spec, form=form or spec.form,
+                                   arguments={**spec.arguments, **arguments})
+        clone = with_spec(clone, spec)
     return clone

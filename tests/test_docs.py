@@ -23,7 +23,9 @@ MODULES = sorted(
     if not info.name.endswith("__main__")
 )
 SAMPLED_VARIANTS = {"ResMLP12", "MLPMixerS32"}
-SKIPPED_VARIANTS = {function.__name__ for function in models.VARIANTS.values()} - SAMPLED_VARIANTS
+SKIPPED_VARIANTS = {
+    keras_mixer.model_info(name).function for name in keras_mixer.list_models()
+} - SAMPLED_VARIANTS - {None}
 MUST_HAVE_EXAMPLES = [getattr(layers, name) for name in layers.__all__] + [
     getattr(keras_mixer, name) for name in models.__all__ if callable(getattr(keras_mixer, name))
 ]

@@ -1,8 +1,10 @@
 """weights=: formats, safety, shape checks, head handling, tags, downloads, convert."""
 
+import dataclasses
 import logging
 import os
 import pickle
+import types
 import zipfile
 
 import numpy as np
@@ -12,11 +14,9 @@ import keras_mixer
 from conftest import random_images
 from conftest import randomize_weights
 from conftest import relative_error
+from keras_mixer import registry
 from keras_mixer.cli import main
-from keras_mixer.weights import REGISTRY
 from keras_mixer.weights import load_state_dict
-from keras_mixer.weights import markdown_table
-from keras_mixer.weights import registry
 from keras_mixer.weights.readers import read_checkpoint
 from test_parity import flax_mixer_params
 
@@ -225,25 +225,41 @@ def test_keras_file_round_trip_resolution_and_head(tmp_path):
 
 
 def test_registry_covers_every_official_checkpoint_and_renders():
-    tags = {(entry.model, entry.tag) for entry in REGISTRY}
+    presets = keras_mixer.list_presets()
     for model in ("resmlp12", "resmlp24", "resmlp36", "resmlpb24"):
-        assert {(model, "imagenet"), (model, "imagenet_distilled")} <= tags
-    assert ("resmlpb24", "imagenet22k") in tags
+        assert {f"{model}.imagenet", f"{model}.imagenet_distilled"} <= set(presets)
+    assert "resmlpb24.imagenet22k" in presets
     for model in ("mixer_b16", "mixer_l16"):
-        assert {(model, "imagenet"), (model, "imagenet21k")} <= tags
-    assert all(entry.classes == 21843 for entry in REGISTRY if entry.tag == "imagenet21k")
-    table = markdown_table()
-    assert len(table.splitlines()) == len(REGISTRY) + 2
-    assert all(entry.url in table for entry in REGISTRY)
+        assert {f"{model}.imagenet", f"{model}.imagenet21k"} <= set(presets)
+        # The official "imagenet" Mixer files are trained on ImageNet-1k only.
+        assert keras_mixer.preset_info(f"{model}.imagenet").training_data == "ImageNet-1k"
+    assert all(keras_mixer.preset_info(name).classes == 21843 for name in presets
+               if name.endswith(".imagenet21k"))
+    table = registry.presets_table()
+    assert len(table.splitlines()) == len(presets) + 2
+    assert all(keras_mixer.preset_info(name).url in table for name in presets)
     docs = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "weights.md")
-    assert table in open(docs).read(), "docs/weights.md is out of date: paste markdown_table()"
+    assert table in open(docs).read(), "docs/weights.md is out of date: paste registry.presets_table()"
 
 
 def test_unknown_tag_or_architecture_is_an_early_error():
-    with pytest.raises(ValueError, match="no official checkpoint.*available: resmlp12"):
+    with pytest.raises(ValueError, match="no ResMLP checkpoint is published.*available: resmlp12"):
         small_resmlp(weights="imagenet")
     with pytest.raises(ValueError, match="expected None, one of the tags"):
         small_resmlp(weights="imagenet1k")
+    with pytest.raises(ValueError, match="is a checkpoint of mixer_b16; this model is resmlp12"):
+        keras_mixer.ResMLP12(weights="mixer_b16.imagenet")
+
+
+def small_variant(monkeypatch, name, builder, image_size=SIZE, classes=5, **architecture):
+    """Registers `builder` (a small model) as the variant `name` for one test."""
+    real = registry.model_info(name)
+    variant = dataclasses.replace(
+        real, architecture=types.MappingProxyType(architecture), image_size=image_size,
+        classes=classes, builder=builder,
+    )
+    monkeypatch.setitem(registry._VARIANTS, name, variant)
+    return variant
 
 
 def test_tag_download_is_cached_converted_once_and_partial_downloads_are_never_used(
@@ -259,17 +275,15 @@ def test_tag_download_is_cached_converted_once_and_partial_downloads_are_never_u
     torch.save({"model": {key: torch.from_numpy(value) for key, value in state.items()}}, good)
     truncated = tmp_path / "origin" / "resmlp_truncated.pth"
     truncated.write_bytes(good.read_bytes()[:2000])
-    monkeypatch.setitem(
-        keras_mixer.models.VARIANTS, "resmlp12",
+    variant = small_variant(
+        monkeypatch, "resmlp12",
         lambda **kwargs: keras_mixer.ResMLP(patch_size=PATCH, embed_dim=DIM, depth=DEPTH, **kwargs),
+        patch_size=PATCH, embed_dim=DIM, depth=DEPTH, layer_scale_init=0.1,
     )
 
     def use(url):
-        entry = registry.WeightsEntry(
-            "resmlp12", "imagenet", url, "test", "resmlp_deit", 5, "test", image_size=SIZE,
-        )
-        monkeypatch.setattr(registry, "REGISTRY", (entry,))
-        monkeypatch.setitem(registry.ARCHITECTURES, "resmlp12", ("resmlp", PATCH, DIM, DEPTH))
+        entry = registry.Preset(variant, "imagenet", url, "test", "resmlp_deit", 5, "test", "test")
+        monkeypatch.setattr(registry, "_PRESETS", {entry.name: entry})
         return entry
 
     entry = use(truncated.as_uri())
@@ -299,12 +313,14 @@ def test_tag_download_is_cached_converted_once_and_partial_downloads_are_never_u
 
 
 def test_convert_command_writes_loadable_weights(tmp_path, npz_path, monkeypatch, capsys):
-    monkeypatch.setitem(
-        keras_mixer.models.VARIANTS, "mixer_b16",
+    small_variant(
+        monkeypatch, "mixer_b16",
         lambda **kwargs: keras_mixer.MLPMixer(
             patch_size=PATCH, embed_dim=DIM, depth=DEPTH, token_mixing_dim=DIM // 2,
             channel_mixing_dim=4 * DIM, **kwargs
         ),
+        patch_size=PATCH, embed_dim=DIM, depth=DEPTH, token_mixing_dim=DIM // 2,
+        channel_mixing_dim=4 * DIM,
     )
     destination = str(tmp_path / "converted.weights.h5")
     assert main(["convert", npz_path, destination, "--model", "mixer_b16"]) == 0

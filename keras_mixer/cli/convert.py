@@ -19,7 +19,7 @@ def add_parser(subparsers):
     parser.add_argument("destination", metavar="DST", help="output file, ending in .weights.h5")
     parser.add_argument(
         "--model", required=True, metavar="NAME",
-        help="variant, e.g. resmlp12, resmlpb24, mixer_b16 (see keras_mixer.models.VARIANTS)",
+        help="variant, e.g. resmlp12, resmlpb24, mixer_b16 (see keras_mixer.list_models())",
     )
     parser.set_defaults(func=run)
     return parser
@@ -43,8 +43,7 @@ def checkpoint_geometry(layout, state, path):
 
 
 def run(args):
-    from keras_mixer.models import VARIANTS
-    from keras_mixer.models import get_model
+    from keras_mixer import registry
     from keras_mixer.weights import detect_format
     from keras_mixer.weights import load_weights
     from keras_mixer.weights import save_keras_weights
@@ -56,16 +55,15 @@ def run(args):
         raise ValueError(f"SRC={args.source!r}: no such file.")
     if detect_format(args.source) == "keras":
         raise ValueError(f"SRC={args.source!r} is already a Keras weights file.")
-    name = args.model.lower().replace("-", "_").replace("/", "")
-    if name not in VARIANTS:
-        raise ValueError(f"--model {args.model!r} is unknown; expected one of {sorted(VARIANTS)}.")
+    variant = registry.model_info(args.model)
+    name = variant.name
     layout, state = read_layout(args.source)
     input_shape, classes = checkpoint_geometry(layout, state, args.source)
     kwargs, gelu = {}, None
-    if name.startswith("mixer"):
+    if variant.family.name == "mixer":
         gelu = layout.gelu_approximate
         kwargs["gelu_approximate"] = gelu
-    model = get_model(name, input_shape=input_shape, classes=classes, **kwargs)
+    model = variant.build(input_shape=input_shape, classes=classes, **kwargs)
     load_weights(model, args.source)
     save_keras_weights(model, args.destination, gelu)
     print(

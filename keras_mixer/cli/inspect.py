@@ -39,18 +39,17 @@ def add_parser(subparsers):
 
 def load_model(source, variant=None, image_size=224, classes=1000):
     """A model from a .keras file, a variant name or weights; returns `(model, description)`."""
+    from keras_mixer import registry
     from keras_mixer.cli.common import load_trained_model
-    from keras_mixer.models import VARIANTS
     from keras_mixer.models import get_model
     from keras_mixer.weights import EXTENSIONS
-    from keras_mixer.weights import TAGS
 
     shape = dict(input_shape=(image_size, image_size, 3), classes=classes)
-    is_weights = source in TAGS or source.endswith(EXTENSIONS)
+    is_weights = source in registry.tags() or source.endswith(EXTENSIONS)
     if is_weights and variant is None:
         raise ValueError(
             f"MODEL={source!r} is a weights tag or file; pass --variant (one of "
-            f"{sorted(VARIANTS)}) to say which model it is loaded into."
+            f"{registry.list_models()}) to say which model it is loaded into."
         )
     if not is_weights and variant is not None:
         raise ValueError(f"--variant={variant!r} is only used with a weights tag or file.")

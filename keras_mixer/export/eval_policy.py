@@ -1,21 +1,18 @@
-"""The evaluation policy of each model family, and its in-graph TensorFlow form.
+"""The evaluation policy of a model, and its in-graph TensorFlow form.
 
 A policy says how an arbitrary photo becomes the model's input at evaluation:
-resize (bicubic, antialiased) so that the crop covers `crop_ratio` of the
-resized image, then take the centre crop of the model's size. For a square
-model this is DeiT's / timm's rule: shorter side to `floor(size / crop_ratio)`,
-then a centre crop of `size`.
+resize (antialiased, with the family's interpolation) so that the crop covers
+`crop_ratio` of the resized image, then take the centre crop of the model's
+size. For a square model this is DeiT's / timm's rule: shorter side to
+`floor(size / crop_ratio)`, then a centre crop of `size`. Each family's
+transform is in the registry (`keras_mixer.family_info(name).eval_transform`),
+read through the model's spec.
 """
 
 import dataclasses
 import math
 
-FAMILY_CROP_RATIOS = {
-    # ResMLP's evaluation crop ratio (facebookresearch/deit#113, timm's resmlp configs).
-    "resmlp": 0.9,
-    # MLP-Mixer's, as timm evaluates the official checkpoints (crop_pct 0.875).
-    "mlp_mixer": 0.875,
-}
+from keras_mixer.spec import spec_of
 
 # What serving_bytes accepts, checked on the decoded image before it is resized
 # (resizing is where memory grows: a 1 x 5000 image upscaled to a short side of
@@ -25,17 +22,17 @@ FAMILY_CROP_RATIOS = {
 MAX_PIXELS = 50_000_000
 MAX_ASPECT_RATIO = 10
 
-# The layer type of each family's "preprocessing" layer (see keras_mixer.models).
-_PREPROCESSING_FAMILIES = {"Normalization": "resmlp", "Rescaling": "mlp_mixer"}
+INTERPOLATIONS = ("bicubic", "bilinear")
 
 
 @dataclasses.dataclass(frozen=True)
 class EvalPolicy:
-    """Resize-then-centre-crop to `(height, width)` with `crop_ratio` in (0, 1]."""
+    """Resize (`interpolation`) then centre-crop to `(height, width)`, `crop_ratio` in (0, 1]."""
 
     height: int
     width: int
     crop_ratio: float
+    interpolation: str = "bicubic"
 
     def resize_shape(self, image_height, image_width, minimum=min):
         """The size an image of `image_height x image_width` is resized to.
@@ -55,31 +52,12 @@ class EvalPolicy:
         return scaled_height * image_height // shorter, scaled_width * image_width // shorter
 
 
-def model_family(model):
-    """`"resmlp"` or `"mlp_mixer"`, read from the type of the "preprocessing" layer.
-
-    Raises a ValueError for a model without that layer: such a model takes
-    normalised inputs, not the 0-255 pixels the serving signatures receive.
-    """
-    layer_names = [layer.name for layer in model.layers]
-    if "preprocessing" not in layer_names:
-        raise ValueError(
-            f"Model {model.name!r} has no 'preprocessing' layer, so it does not take "
-            f"0-255 pixels; export needs a model built with include_preprocessing=True."
-        )
-    layer_type = type(model.get_layer("preprocessing")).__name__
-    if layer_type not in _PREPROCESSING_FAMILIES:
-        raise ValueError(
-            f"Model {model.name!r}: preprocessing layer of type {layer_type!r} is not "
-            f"one of keras_mixer's ({sorted(_PREPROCESSING_FAMILIES)}); pass crop_ratio."
-        )
-    return _PREPROCESSING_FAMILIES[layer_type]
-
-
 def eval_policy_for(model, crop_ratio=None):
-    """The model's `EvalPolicy`: its input size and its family's crop ratio.
+    """The model's `EvalPolicy`: its input size and its family's evaluation transform.
 
-    `crop_ratio`, when given, overrides the family's.
+    `crop_ratio`, when given, overrides the family's. A model that takes
+    normalised inputs (`include_preprocessing=False`) is refused: the serving
+    signatures receive 0-255 pixels.
 
     Example:
 
@@ -87,16 +65,23 @@ def eval_policy_for(model, crop_ratio=None):
     >>> model = keras_mixer.ResMLP(patch_size=4, embed_dim=16, depth=1,
     ...                            input_shape=(32, 32, 3), classes=10)
     >>> eval_policy_for(model)
-    EvalPolicy(height=32, width=32, crop_ratio=0.9)
+    EvalPolicy(height=32, width=32, crop_ratio=0.9, interpolation='bicubic')
     """
+    spec = spec_of(model, "the export")
+    if not spec.arguments.get("include_preprocessing", True):
+        raise ValueError(
+            f"Model {model.name!r} was built with include_preprocessing=False, so it does "
+            f"not take 0-255 pixels; export needs a model built with include_preprocessing=True."
+        )
+    transform = spec.eval_transform
     if crop_ratio is None:
-        crop_ratio = FAMILY_CROP_RATIOS[model_family(model)]
+        crop_ratio = transform.crop_ratio
     if isinstance(crop_ratio, bool) or not isinstance(crop_ratio, (int, float)) or not (
         0.0 < crop_ratio <= 1.0
     ):
         raise ValueError(f"crop_ratio={crop_ratio!r} is not supported; expected 0 < crop_ratio <= 1.")
     height, width = model.input_shape[1:3]
-    return EvalPolicy(int(height), int(width), float(crop_ratio))
+    return EvalPolicy(int(height), int(width), float(crop_ratio), transform.interpolation)
 
 
 def decode_and_crop(image_bytes, policy, channels):
@@ -104,7 +89,7 @@ def decode_and_crop(image_bytes, policy, channels):
 
     Each image is decoded to `channels` channels, checked (at most
     `MAX_PIXELS` pixels and `MAX_ASPECT_RATIO`:1, else an InvalidArgumentError
-    saying so), resized by `policy` and centre-cropped to
+    saying so), resized by `policy` (its interpolation, antialiased) and centre-cropped to
     `(policy.height, policy.width)`; the result is clipped to 0-255 (bicubic
     resizing overshoots at edges).
     """
@@ -129,7 +114,7 @@ def decode_and_crop(image_bytes, policy, channels):
             image = tf.identity(image)
         new_height, new_width = policy.resize_shape(shape[0], shape[1], minimum=tf.minimum)
         resized = tf.image.resize(
-            tf.cast(image, tf.float32), tf.stack([new_height, new_width]), "bicubic", antialias=True
+            tf.cast(image, tf.float32), tf.stack([new_height, new_width]), policy.interpolation, antialias=True
         )
         top = (new_height - policy.height) // 2
         left = (new_width - policy.width) // 2

@@ -1,45 +1,19 @@
-"""Model builders: one generic builder per family and thin named variants."""
+"""Model builders: one generic builder per family and thin named variants.
 
-from keras_mixer.models.mlp_mixer import MLPMixer
-from keras_mixer.models.mlp_mixer import MLPMixerB16
-from keras_mixer.models.mlp_mixer import MLPMixerB32
-from keras_mixer.models.mlp_mixer import MLPMixerH14
-from keras_mixer.models.mlp_mixer import MLPMixerL16
-from keras_mixer.models.mlp_mixer import MLPMixerL32
-from keras_mixer.models.mlp_mixer import MLPMixerS16
-from keras_mixer.models.mlp_mixer import MLPMixerS32
-from keras_mixer.models.repmlpnet import RepMLPNet
-from keras_mixer.models.repmlpnet import RepMLPNetB224
-from keras_mixer.models.repmlpnet import RepMLPNetB256
-from keras_mixer.models.repmlpnet import RepMLPNetD256
-from keras_mixer.models.repmlpnet import RepMLPNetL256
-from keras_mixer.models.repmlpnet import RepMLPNetT224
-from keras_mixer.models.repmlpnet import RepMLPNetT256
-from keras_mixer.models.resmlp import ResMLP
-from keras_mixer.models.resmlp import ResMLP12
-from keras_mixer.models.resmlp import ResMLP24
-from keras_mixer.models.resmlp import ResMLP36
-from keras_mixer.models.resmlp import ResMLPB24
+Every module here that registers a family (`registry.register_family`) is
+imported, and its generic builder and named variants are exported: a new
+family is one new module, with no list to edit.
+"""
 
-VARIANTS = {
-    "resmlp12": ResMLP12,
-    "resmlp24": ResMLP24,
-    "resmlp36": ResMLP36,
-    "resmlpb24": ResMLPB24,
-    "mixer_s32": MLPMixerS32,
-    "mixer_s16": MLPMixerS16,
-    "mixer_b32": MLPMixerB32,
-    "mixer_b16": MLPMixerB16,
-    "mixer_l32": MLPMixerL32,
-    "mixer_l16": MLPMixerL16,
-    "mixer_h14": MLPMixerH14,
-    "repmlpnet_t224": RepMLPNetT224,
-    "repmlpnet_b224": RepMLPNetB224,
-    "repmlpnet_t256": RepMLPNetT256,
-    "repmlpnet_b256": RepMLPNetB256,
-    "repmlpnet_d256": RepMLPNetD256,
-    "repmlpnet_l256": RepMLPNetL256,
-}
+import importlib
+import pkgutil
+
+from keras_mixer import registry
+from keras_mixer.models.model import Model
+from keras_mixer.spec import ModelSpec
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 
 def get_model(name, **kwargs):
@@ -51,12 +25,15 @@ def get_model(name, **kwargs):
     >>> keras_mixer.models.get_model("resmlp12", input_shape=(32, 32, 3)).name
     'resmlp12'
     """
-    key = name.lower().replace("-", "_").replace("/", "")
-    if key not in VARIANTS:
-        raise ValueError(f"Unknown model {name!r}; expected one of {sorted(VARIANTS)}.")
-    return VARIANTS[key](**kwargs)
+    return registry.model_info(name).build(**kwargs)
 
 
-__all__ = ["VARIANTS", "get_model", "MLPMixer", "RepMLPNet", "ResMLP"] + [
-    function.__name__ for function in VARIANTS.values()
-]
+def _builders():
+    builders = {registry.family_info(name).builder for name in registry.list_families()}
+    builders |= {variant.builder for variant in map(registry.model_info, registry.list_models())
+                 if variant.function}
+    return {builder.__name__: builder for builder in builders}
+
+
+globals().update(_builders())
+__all__ = ["Model", "ModelSpec", "get_model"] + sorted(_builders())

@@ -9,13 +9,24 @@ from keras_mixer.arguments import boolean
 from keras_mixer.arguments import one_of
 from keras_mixer.arguments import positive_int
 from keras_mixer.arguments import probability
+from keras_mixer import registry
 from keras_mixer.layers import MixerBlock
 from keras_mixer.layers import PatchEmbedding
+from keras_mixer.layers import traceable
+from keras_mixer.models.model import Model
+from keras_mixer.models.model import ModelSpec
 from keras_mixer.weights import load_weights
 from keras_mixer.weights import validate_weights_argument
 
 POOLINGS = (None, "avg", "max")
 DEFAULT_SIZE = 224
+# Builder arguments that are not part of what a model is (see ModelSpec).
+NOT_SPEC = ("weights", "input_tensor", "name")
+
+
+def spec_arguments(arguments):
+    """A builder's `locals()` at entry, less `NOT_SPEC`: the arguments a `ModelSpec` keeps."""
+    return {key: value for key, value in arguments.items() if key not in NOT_SPEC}
 
 
 def resolve_input_shape(
@@ -69,6 +80,19 @@ def resolve_input_shape(
     return input_shape
 
 
+def preprocessing_layer(preprocessing):
+    """The float32 "preprocessing" layer taking 0-255 pixels as a `registry.Preprocessing` says."""
+    if len(set(preprocessing.mean)) == 1 and len(set(preprocessing.std)) == 1:
+        mean, std = preprocessing.mean[0], preprocessing.std[0]
+        return traceable.Rescaling(1.0 / std, offset=-mean / std, dtype="float32", name="preprocessing")
+    return traceable.Normalization(
+        mean=list(preprocessing.mean),
+        variance=[std**2 for std in preprocessing.std],
+        dtype="float32",
+        name="preprocessing",
+    )
+
+
 def input_layer(input_shape, input_tensor):
     if input_tensor is None:
         return keras.Input(shape=input_shape, name="images")
@@ -80,44 +104,34 @@ def input_layer(input_shape, input_tensor):
 def build_isotropic_model(
     *,
     family,
-    patch_size,
-    embed_dim,
-    depth,
+    arguments,
     block_kwargs,
     final_norm,
     preprocessing,
     stem_initializer,
     head_initializer,
-    include_top,
     weights,
     input_tensor,
-    input_shape,
-    pooling,
-    classes,
-    classifier_activation,
-    include_preprocessing,
-    drop_path_rate,
-    dropout_rate,
     name,
     preprocessing_channels=None,
 ):
     """Assembles preprocessing, patch stem, `depth` MixerBlocks, norm and head.
 
-    Stochastic depth grows linearly from 0 in the first block to
-    `drop_path_rate` in the last. Everything that can be checked before
-    building (weights path, pooling, classes, image size) is checked first.
-    `family` ("resmlp" or "mixer") with the sizes identifies official weights.
+    `arguments` are the family builder's (see `spec_arguments`): the sizes
+    `patch_size`, `embed_dim`, `depth` and the keras.applications ones.
+    Every block has the same stochastic depth rate `drop_path_rate`, as the
+    official ResMLP code and timm's Mixer do. Everything that can be checked
+    before building (weights, pooling, classes, image size) is checked first.
     """
-    architecture = (family, patch_size, embed_dim, depth)
-    check_application_arguments(weights, pooling, include_top, classes, classifier_activation,
-                                include_preprocessing, architecture)
-    positive_int("depth", depth)
-    positive_int("embed_dim", embed_dim)
-    positive_int("patch_size", patch_size)
-    probability("drop_path_rate", drop_path_rate)
-    probability("dropout_rate", dropout_rate)
-    input_shape = resolve_input_shape(
-        input_shape,
+    depth = positive_int("depth", arguments["depth"])
+    embed_dim = positive_int("embed_dim", arguments["embed_dim"])
+    patch_size = positive_int("patch_size", arguments["patch_size"])
+    include_preprocessing = arguments["include_preprocessing"]
+    check_application_arguments(weights, family, arguments)
+    probability("drop_path_rate", arguments["drop_path_rate"])
+    probability("dropout_rate", arguments["dropout_rate"])
+    arguments["input_shape"] = resolve_input_shape(
+        arguments["input_shape"],
         input_tensor,
         patch_size,
         preprocessing_channels if include_preprocessing else None,
@@ -126,14 +140,14 @@ def build_isotropic_model(
     # Made (not built) before any weight exists: the blocks check block_kwargs.
     blocks = [
         MixerBlock(
-            drop_path_rate=drop_path_rate * index / max(depth - 1, 1),
-            dropout_rate=dropout_rate,
+            drop_path_rate=arguments["drop_path_rate"],
+            dropout_rate=arguments["dropout_rate"],
             name=f"block_{index}",
             **block_kwargs,
         )
         for index in range(depth)
     ]
-    inputs = input_layer(input_shape, input_tensor)
+    inputs = input_layer(arguments["input_shape"], input_tensor)
     x = preprocessing(inputs) if include_preprocessing else inputs
     x = PatchEmbedding(
         patch_size, embed_dim, kernel_initializer=stem_initializer, name="stem"
@@ -143,30 +157,29 @@ def build_isotropic_model(
     x = final_norm(x)
     outputs = classification_output(
         x,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        dropout_rate=dropout_rate,
+        include_top=arguments["include_top"],
+        pooling=arguments["pooling"],
+        classes=arguments["classes"],
+        classifier_activation=arguments["classifier_activation"],
+        dropout_rate=arguments["dropout_rate"],
         head_initializer=head_initializer,
     )
-    return finish_model(inputs, input_tensor, outputs, name, weights, architecture)
+    return finish_model(inputs, input_tensor, outputs, name, weights, family, arguments)
 
 
-def check_application_arguments(weights, pooling, include_top, classes, classifier_activation,
-                                include_preprocessing, architecture=None):
+def check_application_arguments(weights, family, arguments):
     """Checks the keras.applications arguments every family shares.
 
-    `architecture` `(family, patch_size, embed_dim, depth)` lets official
-    weight tags be checked; families without official tags pass None.
+    `arguments` (see `spec_arguments`) let a weights tag be checked against
+    the presets of the variant they build.
     """
-    boolean("include_top", include_top)
-    boolean("include_preprocessing", include_preprocessing)
-    one_of("pooling", pooling, POOLINGS)
-    if include_top:
-        positive_int("classes", classes)
-        activation("classifier_activation", classifier_activation)
-    validate_weights_argument(weights, architecture)
+    boolean("include_top", arguments["include_top"])
+    boolean("include_preprocessing", arguments["include_preprocessing"])
+    one_of("pooling", arguments["pooling"], POOLINGS)
+    if arguments["include_top"]:
+        positive_int("classes", arguments["classes"])
+        activation("classifier_activation", arguments["classifier_activation"])
+    validate_weights_argument(weights, family, arguments)
 
 
 def classification_output(
@@ -195,18 +208,23 @@ def classification_output(
     return keras.layers.Activation("linear", dtype="float32", name="features")(x)
 
 
-def finish_model(inputs, input_tensor, outputs, name, weights, architecture=None):
-    """Wraps the graph in a `keras.Model` and loads `weights` (see keras_mixer.weights)."""
+def finish_model(inputs, input_tensor, outputs, name, weights, family, arguments):
+    """Wraps the graph in a `Model` with its spec and loads `weights` (see keras_mixer.weights).
+
+    The spec names the registered variant whose architecture `arguments` match, if any.
+    """
     source = inputs if input_tensor is None else keras.utils.get_source_inputs(inputs)
-    model = keras.Model(source, outputs, name=name)
-    return load_weights(model, weights, architecture)
+    variant = registry.find_variant(family, arguments)
+    spec = ModelSpec(family, variant.name if variant else None, arguments)
+    model = Model(source, outputs, name=name, spec=spec)
+    return load_weights(model, weights)
 
 
 _VARIANT_DOC = """Instantiates the {title} model ({paper}).
 
 {summary}
 
-Architecture: {architecture}. Parameters at {size}x{size} with 1000 classes:
+Architecture: {architecture}. Parameters at {size}x{size} with {classes} classes:
 {params}.
 
 Takes every argument of `keras_mixer.{family}` except the architecture
@@ -224,48 +242,49 @@ Returns:
 """
 
 
-def make_variant(
-    family, function_name, model_name, *, title, paper, summary, params, image_size=224,
-    example_size=64, **architecture,
-):
-    """Returns a thin named variant of a family builder with fixed architecture.
+def make_variant(variant):
+    """The thin named builder of a `registry.Variant`: its family's builder, architecture fixed.
 
-    `params` is the parameter count at `image_size`; the docstring's example
-    builds the variant at `example_size`.
+    The docstring gives the parameter count and an example that builds the
+    variant at 64x64 (at its own size for RepMLPNet, a multiple of 64 for /14).
     """
+    family = variant.family
+    architecture = dict(variant.architecture)
+    function_name = variant.function or variant.name
 
-    def variant(**kwargs):
+    def builder(**kwargs):
         clashing = sorted(set(kwargs) & set(architecture))
         if clashing:
             raise TypeError(
                 f"{function_name}() fixes {clashing}; use keras_mixer."
-                f"{family.__name__}(...) to choose them."
+                f"{family.builder.__name__}(...) to choose them."
             )
-        kwargs.setdefault("name", model_name)
-        return family(**architecture, **kwargs)
+        kwargs.setdefault("name", variant.name)
+        return family.builder(**architecture, **kwargs)
 
-    signature = inspect.signature(family)
-    variant.__signature__ = signature.replace(
+    signature = inspect.signature(family.builder)
+    builder.__signature__ = signature.replace(
         parameters=[
             parameter.replace(
                 kind=inspect.Parameter.KEYWORD_ONLY,
-                default=model_name if parameter.name == "name" else parameter.default,
+                default=variant.name if parameter.name == "name" else parameter.default,
             )
             for parameter in signature.parameters.values()
             if parameter.name not in architecture
         ]
     )
-    variant.__name__ = variant.__qualname__ = function_name
-    variant.__module__ = family.__module__
-    variant.__doc__ = _VARIANT_DOC.format(
-        title=title,
-        paper=paper,
-        summary=summary,
+    builder.__name__ = builder.__qualname__ = function_name
+    builder.__module__ = family.builder.__module__
+    builder.__doc__ = _VARIANT_DOC.format(
+        title=variant.title or function_name,
+        paper=family.paper,
+        summary=family.summary,
         architecture=", ".join(f"{key}={value}" for key, value in architecture.items()),
-        params=params,
-        size=image_size,
-        example=example_size,
-        family=family.__name__,
+        params=f"{variant.params:,}" + family.params_note,
+        size=variant.image_size,
+        classes=variant.classes,
+        example=variant.example_size,
+        family=family.builder.__name__,
         function=function_name,
     )
-    return variant
+    return builder

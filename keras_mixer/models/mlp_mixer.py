@@ -2,18 +2,14 @@
 
 import keras
 
-from keras_mixer.layers import traceable
+from keras_mixer import registry
 from keras_mixer.models.builder import build_isotropic_model
-from keras_mixer.models.builder import make_variant
+from keras_mixer.models.builder import preprocessing_layer
+from keras_mixer.models.builder import spec_arguments
 from keras_mixer.weights import gelu_approximate_for
 
 PAPER = "Tolstikhin et al. 2021, MLP-Mixer, arXiv:2105.01601"
 LAYER_NORM_EPSILON = 1e-6
-
-
-def mixer_preprocessing():
-    """Raw 0-255 pixels to [-1, 1], as the official checkpoints expect (float32)."""
-    return traceable.Rescaling(1.0 / 127.5, offset=-1.0, dtype="float32", name="preprocessing")
 
 
 def MLPMixer(
@@ -69,7 +65,8 @@ def MLPMixer(
         classifier_activation: activation of the head (`"softmax"`, None, ...).
         include_preprocessing: take raw 0-255 pixels (uint8 or float) and scale
             them to [-1, 1]; if False the model takes scaled inputs.
-        drop_path_rate: stochastic depth of the last block (linear from 0).
+        drop_path_rate: stochastic depth rate of every block (the official
+            code has none; timm uses the same rate in every block).
         dropout_rate: dropout inside the MLPs and before the head.
         name: model name.
 
@@ -85,40 +82,44 @@ def MLPMixer(
     >>> model.predict(np.zeros((2, 32, 32, 3), "uint8"), verbose=0).shape
     (2, 10)
     """
+    arguments = spec_arguments(locals())
     if gelu_approximate is None:
-        gelu_approximate = bool(
-            gelu_approximate_for(weights, ("mixer", patch_size, embed_dim, depth))
-        )
+        arguments["gelu_approximate"] = bool(gelu_approximate_for(weights, "mixer", arguments))
     return build_isotropic_model(
         family="mixer",
-        patch_size=patch_size,
-        embed_dim=embed_dim,
-        depth=depth,
+        arguments=arguments,
         block_kwargs={
             "token_mixing_dim": token_mixing_dim,
             "channel_mixing_dim": channel_mixing_dim,
             "norm": "layer_norm",
             "norm_epsilon": LAYER_NORM_EPSILON,
-            "gelu_approximate": gelu_approximate,
+            "gelu_approximate": arguments["gelu_approximate"],
             "kernel_initializer": "lecun_normal",
         },
         final_norm=keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="norm"),
-        preprocessing=mixer_preprocessing(),
+        preprocessing=preprocessing_layer(FAMILY.preprocessing),
         stem_initializer="lecun_normal",
         head_initializer="zeros",
-        include_top=include_top,
         weights=weights,
         input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        include_preprocessing=include_preprocessing,
-        drop_path_rate=drop_path_rate,
-        dropout_rate=dropout_rate,
         name=name,
     )
 
+
+FAMILY = registry.register_family(registry.Family(
+    name="mixer",
+    title="MLP-Mixer",
+    paper=PAPER,
+    summary="All-MLP image classifier: token-mixing and channel-mixing MLPs.",
+    builder=MLPMixer,
+    architecture=("patch_size", "embed_dim", "depth", "token_mixing_dim", "channel_mixing_dim"),
+    # 0-255 to [-1, 1], as the official Flax input pipeline.
+    preprocessing=registry.Preprocessing(mean=(127.5,) * 3, std=(127.5,) * 3),
+    # As timm evaluates the official checkpoints (crop_pct 0.875, bicubic).
+    eval_transform=registry.EvalTransform(0.875, "bicubic", "timm mixer configs"),
+    recipe="mixer",
+    stochastic_depth="none in the official Flax code; timm: the same rate in every block",
+))
 
 SIZES = {
     "S": {"embed_dim": 512, "depth": 8, "token_mixing_dim": 256, "channel_mixing_dim": 2048},
@@ -128,25 +129,43 @@ SIZES = {
 }
 
 
-def _mixer_variant(size, patch_size, params):
-    return make_variant(
-        MLPMixer,
-        f"MLPMixer{size}{patch_size}",
-        f"mixer_{size.lower()}{patch_size}",
+def _variant(size, patch_size, params, timm=True):
+    name = f"mixer_{size.lower()}{patch_size}"
+    return registry.register_variant(
+        FAMILY, name, f"MLPMixer{size}{patch_size}", params,
+        dict(patch_size=patch_size, **SIZES[size]),
         title=f"MLP-Mixer-{size}/{patch_size}",
-        paper=PAPER,
-        summary="All-MLP image classifier: token-mixing and channel-mixing MLPs.",
-        params=params,
-        example_size=patch_size * -(-64 // patch_size),  # 56 for /14
-        patch_size=patch_size,
-        **SIZES[size],
+        timm=f"{name}_224" if timm else None,
+        example_size=patch_size * -(-64 // patch_size),  # 70 for /14
     )
 
 
-MLPMixerS32 = _mixer_variant("S", 32, "19,104,624")
-MLPMixerS16 = _mixer_variant("S", 16, "18,528,264")
-MLPMixerB32 = _mixer_variant("B", 32, "60,293,428")
-MLPMixerB16 = _mixer_variant("B", 16, "59,880,472")
-MLPMixerL32 = _mixer_variant("L", 32, "206,939,264")
-MLPMixerL16 = _mixer_variant("L", 16, "208,196,168")
-MLPMixerH14 = _mixer_variant("H", 14, "432,350,952")
+MLPMixerS32 = _variant("S", 32, 19_104_624)
+MLPMixerS16 = _variant("S", 16, 18_528_264)
+MLPMixerB32 = _variant("B", 32, 60_293_428)
+MLPMixerB16 = _variant("B", 16, 59_880_472)
+MLPMixerL32 = _variant("L", 32, 206_939_264)
+MLPMixerL16 = _variant("L", 16, 208_196_168)
+MLPMixerH14 = _variant("H", 14, 432_350_952, timm=False)
+
+MIXER = "https://storage.googleapis.com/mixer_models/"
+PAPER_1K = "MLP-Mixer paper, ImageNet-1k pre-training"
+
+
+def _preset(variant, tag, path, classes, top1, top1_source, training_data):
+    registry.register_preset(
+        variant, tag, url=MIXER + path,
+        source="google-research/vision_transformer (official)", layout="mixer_flax",
+        classes=classes, training_data=training_data, license="Apache-2.0", top1=top1,
+        top1_source=top1_source, arguments={"gelu_approximate": True},
+    )
+
+
+# The "imagenet1k" files are trained on ImageNet-1k only (the paper's 1k rows);
+# the 21k -> 1k fine-tunes of the paper were never published.
+_preset("mixer_b16", "imagenet", "imagenet1k/Mixer-B_16.npz", 1000, 76.44, PAPER_1K, "ImageNet-1k")
+_preset("mixer_l16", "imagenet", "imagenet1k/Mixer-L_16.npz", 1000, 71.76, PAPER_1K, "ImageNet-1k")
+_preset("mixer_b16", "imagenet21k", "imagenet21k/Mixer-B_16.npz", 21843, None,
+        "21,843-class head, no ImageNet-1k top-1", "ImageNet-21k")
+_preset("mixer_l16", "imagenet21k", "imagenet21k/Mixer-L_16.npz", 21843, None,
+        "21,843-class head, no ImageNet-1k top-1", "ImageNet-21k")

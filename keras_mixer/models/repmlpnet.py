@@ -4,6 +4,7 @@ import math
 
 import keras
 
+from keras_mixer import registry
 from keras_mixer.arguments import boolean
 from keras_mixer.arguments import positive_int
 from keras_mixer.layers import FFNBlock
@@ -13,9 +14,9 @@ from keras_mixer.models.builder import check_application_arguments
 from keras_mixer.models.builder import classification_output
 from keras_mixer.models.builder import finish_model
 from keras_mixer.models.builder import input_layer
-from keras_mixer.models.builder import make_variant
+from keras_mixer.models.builder import preprocessing_layer
 from keras_mixer.models.builder import resolve_input_shape
-from keras_mixer.models.resmlp import resmlp_preprocessing
+from keras_mixer.models.builder import spec_arguments
 
 PAPER = "Ding et al. 2022, RepMLPNet, arXiv:2112.11081"
 BN_EPSILON = 1e-5
@@ -132,8 +133,8 @@ def RepMLPNet(
     >>> model.predict(np.zeros((2, 32, 32, 3), "uint8"), verbose=0).shape
     (2, 10)
     """
-    check_application_arguments(weights, pooling, include_top, classes, classifier_activation,
-                                include_preprocessing)
+    arguments = spec_arguments(locals())
+    check_application_arguments(weights, "repmlpnet", arguments)
     positive_int("patch_size", patch_size)
     positive_int("global_reduction", global_reduction)
     positive_int("ffn_expansion", ffn_expansion)
@@ -152,7 +153,7 @@ def RepMLPNet(
                 f"expected each stage's channels to be a multiple of its share-sets."
             )
     unit = math.lcm(*(patch_size * 2**i * size for i, size in enumerate(partition_sizes)))
-    input_shape = resolve_input_shape(
+    input_shape = arguments["input_shape"] = resolve_input_shape(
         input_shape,
         input_tensor,
         unit,
@@ -162,7 +163,7 @@ def RepMLPNet(
     )
 
     inputs = input_layer(input_shape, input_tensor)
-    x = resmlp_preprocessing()(inputs) if include_preprocessing else inputs
+    x = preprocessing_layer(FAMILY.preprocessing)(inputs) if include_preprocessing else inputs
     x = _conv_bn_relu(x, channels[0], patch_size, "stem")
     for stage in range(stages):
         if stage:
@@ -186,39 +187,46 @@ def RepMLPNet(
         classes=classes,
         classifier_activation=classifier_activation,
     )
-    return finish_model(inputs, input_tensor, outputs, name, weights)
+    arguments.update(channels=channels, depths=depths, sharesets=sharesets,
+                     partition_sizes=partition_sizes, conv_kernel_sizes=tuple(conv_kernel_sizes))
+    return finish_model(inputs, input_tensor, outputs, name, weights, "repmlpnet", arguments)
 
+
+FAMILY = registry.register_family(registry.Family(
+    name="repmlpnet",
+    title="RepMLPNet",
+    paper=PAPER,
+    summary=("Hierarchical MLP whose FC layers learn locality from conv branches "
+             "that are merged into them for inference."),
+    builder=RepMLPNet,
+    architecture=("channels", "depths", "sharesets", "partition_sizes", "conv_kernel_sizes",
+                  "global_reduction", "ffn_expansion", "patch_size"),
+    preprocessing=registry.IMAGENET_MEAN_STD,
+    # The official test.py: Resize(resolution) (torchvision's bilinear), then
+    # CenterCrop(resolution): the whole shorter side, no margin.
+    eval_transform=registry.EvalTransform(1.0, "bilinear", "DingXiaoH/RepMLP test.py"),
+    recipe="deit",
+    stochastic_depth="none (the official code has no stochastic depth)",
+    params_note=" (deploy form, trainable)",
+))
 
 _TINY = dict(channels=(64, 128, 256, 512), depths=(2, 2, 6, 2), sharesets=(1, 4, 16, 128))
 _BASE = dict(channels=(96, 192, 384, 768), depths=(2, 2, 12, 2), sharesets=(1, 4, 32, 128))
 _DEEP = dict(channels=(80, 160, 320, 640), depths=(2, 2, 18, 2), sharesets=(1, 4, 16, 128))
 _LARGE = dict(channels=(96, 192, 384, 768), depths=(2, 2, 18, 2), sharesets=(1, 4, 32, 256))
-_AT_224 = dict(partition_sizes=(56, 28, 14, 7))
-_AT_256 = dict(partition_sizes=(64, 32, 16, 8))
+_PARTITIONS = {224: (56, 28, 14, 7), 256: (64, 32, 16, 8)}
 
 
-def _repmlpnet_variant(function_name, model_name, params, **architecture):
-    side = 224 if architecture["partition_sizes"][0] == 56 else 256
-    return make_variant(
-        RepMLPNet,
-        function_name,
-        model_name,
-        title=function_name,
-        paper=PAPER,
-        summary=(
-            "Hierarchical MLP whose FC layers learn locality from conv branches "
-            "that are merged into them for inference."
-        ),
-        params=params,
-        image_size=side,
-        example_size=side,
-        **architecture,
+def _variant(name, function, params, size, sizes):
+    return registry.register_variant(
+        FAMILY, name, function, params, dict(**sizes, partition_sizes=_PARTITIONS[size]),
+        image_size=size, example_size=size,
     )
 
 
-RepMLPNetT224 = _repmlpnet_variant("RepMLPNetT224", "repmlpnet_t224", "38,331,720 (deploy form)", **_TINY, **_AT_224)
-RepMLPNetB224 = _repmlpnet_variant("RepMLPNetB224", "repmlpnet_b224", "68,332,664 (deploy form)", **_BASE, **_AT_224)
-RepMLPNetT256 = _repmlpnet_variant("RepMLPNetT256", "repmlpnet_t256", "58,739,400 (deploy form)", **_TINY, **_AT_256)
-RepMLPNetB256 = _repmlpnet_variant("RepMLPNetB256", "repmlpnet_b256", "96,568,184 (deploy form)", **_BASE, **_AT_256)
-RepMLPNetD256 = _repmlpnet_variant("RepMLPNetD256", "repmlpnet_d256", "86,985,280 (deploy form)", **_DEEP, **_AT_256)
-RepMLPNetL256 = _repmlpnet_variant("RepMLPNetL256", "repmlpnet_l256", "117,820,600 (deploy form)", **_LARGE, **_AT_256)
+RepMLPNetT224 = _variant("repmlpnet_t224", "RepMLPNetT224", 38_331_720, 224, _TINY)
+RepMLPNetB224 = _variant("repmlpnet_b224", "RepMLPNetB224", 68_332_664, 224, _BASE)
+RepMLPNetT256 = _variant("repmlpnet_t256", "RepMLPNetT256", 58_739_400, 256, _TINY)
+RepMLPNetB256 = _variant("repmlpnet_b256", "RepMLPNetB256", 96_568_184, 256, _BASE)
+RepMLPNetD256 = _variant("repmlpnet_d256", "RepMLPNetD256", 86_985_280, 256, _DEEP)
+RepMLPNetL256 = _variant("repmlpnet_l256", "RepMLPNetL256", 117_820_600, 256, _LARGE)

@@ -2,14 +2,13 @@
 
 import keras
 
+from keras_mixer import registry
 from keras_mixer.arguments import positive_int
 from keras_mixer.layers import Affine
-from keras_mixer.layers import traceable
 from keras_mixer.models.builder import build_isotropic_model
-from keras_mixer.models.builder import make_variant
+from keras_mixer.models.builder import preprocessing_layer
+from keras_mixer.models.builder import spec_arguments
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 PAPER = "Touvron et al. 2021, ResMLP, arXiv:2105.03404"
 
 
@@ -20,16 +19,6 @@ def default_layer_scale(depth):
     if depth <= 24:
         return 1e-5
     return 1e-6
-
-
-def resmlp_preprocessing():
-    """Raw 0-255 RGB pixels to ImageNet mean/std normalised values (float32)."""
-    return traceable.Normalization(
-        mean=[255.0 * m for m in IMAGENET_MEAN],
-        variance=[(255.0 * s) ** 2 for s in IMAGENET_STD],
-        dtype="float32",
-        name="preprocessing",
-    )
 
 
 def ResMLP(
@@ -83,7 +72,8 @@ def ResMLP(
         include_preprocessing: take raw 0-255 RGB pixels (uint8 or float) and
             normalise them with the ImageNet mean and std, as the checkpoints
             expect; if False the model takes normalised inputs.
-        drop_path_rate: stochastic depth of the last block (linear from 0).
+        drop_path_rate: stochastic depth rate of every block (the same in
+            each, as in the official code).
         dropout_rate: dropout inside the MLPs and before the head.
         name: model name.
 
@@ -98,68 +88,88 @@ def ResMLP(
     >>> model.predict(np.zeros((2, 32, 32, 3), "uint8"), verbose=0).shape
     (2, 10)
     """
+    arguments = spec_arguments(locals())
+    depth = positive_int("depth", depth)  # before choosing the layer scale from it
+    if layer_scale_init is None:
+        arguments["layer_scale_init"] = default_layer_scale(depth)
     linear_init = keras.initializers.TruncatedNormal(stddev=0.02)
-    positive_int("depth", depth)  # before choosing the layer scale from it
     return build_isotropic_model(
         family="resmlp",
-        patch_size=patch_size,
-        embed_dim=embed_dim,
-        depth=depth,
+        arguments=arguments,
         block_kwargs={
             "token_mixing_dim": None,
             "mlp_ratio": mlp_ratio,
             "norm": "affine",
-            "layer_scale_init": (
-                default_layer_scale(depth) if layer_scale_init is None else layer_scale_init
-            ),
+            "layer_scale_init": arguments["layer_scale_init"],
             "gelu_approximate": False,
             "kernel_initializer": linear_init,
         },
         final_norm=Affine(name="norm"),
-        preprocessing=resmlp_preprocessing(),
+        preprocessing=preprocessing_layer(FAMILY.preprocessing),
         stem_initializer=keras.initializers.VarianceScaling(1 / 3, "fan_in", "uniform"),
         head_initializer=linear_init,
-        include_top=include_top,
         weights=weights,
         input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        include_preprocessing=include_preprocessing,
-        drop_path_rate=drop_path_rate,
-        dropout_rate=dropout_rate,
         name=name,
         preprocessing_channels=3,
     )
 
 
-def _resmlp_variant(function_name, model_name, params, **architecture):
-    return make_variant(
-        ResMLP,
-        function_name,
-        model_name,
-        title=function_name,
-        paper=PAPER,
-        summary="All-MLP image classifier with Affine maps in place of normalisation.",
-        params=params,
-        **architecture,
+FAMILY = registry.register_family(registry.Family(
+    name="resmlp",
+    title="ResMLP",
+    paper=PAPER,
+    summary="All-MLP image classifier with Affine maps in place of normalisation.",
+    builder=ResMLP,
+    architecture=("patch_size", "embed_dim", "depth", "mlp_ratio", "layer_scale_init"),
+    preprocessing=registry.IMAGENET_MEAN_STD,
+    # facebookresearch/deit#113 and timm's resmlp configs: crop 0.9, bicubic.
+    eval_transform=registry.EvalTransform(0.9, "bicubic", "deit#113, timm resmlp configs"),
+    recipe="deit",
+    stochastic_depth="the same rate in every block (deit's resmlp_models.py)",
+))
+
+
+def _variant(name, function, params, timm, **architecture):
+    return registry.register_variant(FAMILY, name, function, params, architecture, timm=timm)
+
+
+ResMLP12 = _variant("resmlp12", "ResMLP12", 15_350_872, "resmlp_12_224",
+                    patch_size=16, embed_dim=384, depth=12, layer_scale_init=0.1)
+ResMLP24 = _variant("resmlp24", "ResMLP24", 30_020_680, "resmlp_24_224",
+                    patch_size=16, embed_dim=384, depth=24, layer_scale_init=1e-5)
+ResMLP36 = _variant("resmlp36", "ResMLP36", 44_690_488, "resmlp_36_224",
+                    patch_size=16, embed_dim=384, depth=36, layer_scale_init=1e-6)
+ResMLPB24 = _variant("resmlpb24", "ResMLPB24", 129_138_280, "resmlp_big_24_224",
+                     patch_size=8, embed_dim=768, depth=24, layer_scale_init=1e-6)
+# The small ResMLP the CLI, the demo and the tutorials train on scikit-learn's 8x8 digits.
+registry.register_variant(
+    FAMILY, "resmlp_digits", None, 534_218, dict(patch_size=2, embed_dim=128, depth=4,
+                                                 layer_scale_init=0.1),
+    image_size=8, classes=10, recipe="digits", example_size=8,
+)
+
+DEIT = "https://dl.fbaipublicfiles.com/deit/"
+TIMM_CARD = "timm model card (same file)"
+DEIT_README = "deit README_resmlp.md"
+
+
+def _preset(variant, tag, filename, top1, top1_source, training_data):
+    registry.register_preset(
+        variant, tag, url=DEIT + filename, source="facebookresearch/deit (official)",
+        layout="resmlp_deit", classes=1000, training_data=training_data, license="Apache-2.0",
+        top1=top1, top1_source=top1_source,
     )
 
 
-ResMLP12 = _resmlp_variant(
-    "ResMLP12", "resmlp12", "15,350,872", patch_size=16, embed_dim=384, depth=12,
-    layer_scale_init=0.1,
-)
-ResMLP24 = _resmlp_variant(
-    "ResMLP24", "resmlp24", "30,020,680", patch_size=16, embed_dim=384, depth=24,
-    layer_scale_init=1e-5,
-)
-ResMLP36 = _resmlp_variant(
-    "ResMLP36", "resmlp36", "44,690,488", patch_size=16, embed_dim=384, depth=36,
-    layer_scale_init=1e-6,
-)
-ResMLPB24 = _resmlp_variant(
-    "ResMLPB24", "resmlpb24", "129,138,280", patch_size=8, embed_dim=768, depth=24,
-    layer_scale_init=1e-6,
-)
+_preset("resmlp12", "imagenet", "resmlp_12_no_dist.pth", 76.66, TIMM_CARD, "ImageNet-1k")
+_preset("resmlp24", "imagenet", "resmlp_24_no_dist.pth", 79.38, TIMM_CARD, "ImageNet-1k")
+_preset("resmlp36", "imagenet", "resmlp_36_no_dist.pth", 79.77, TIMM_CARD, "ImageNet-1k")
+_preset("resmlpb24", "imagenet", "resmlpB_24_no_dist.pth", 81.03, TIMM_CARD, "ImageNet-1k")
+_DISTILLED = "ImageNet-1k, distilled from a RegNetY-16GF"
+_preset("resmlp12", "imagenet_distilled", "resmlp_12_dist.pth", 77.8, DEIT_README, _DISTILLED)
+_preset("resmlp24", "imagenet_distilled", "resmlp_24_dist.pth", 80.8, DEIT_README, _DISTILLED)
+_preset("resmlp36", "imagenet_distilled", "resmlp_36_dist.pth", 81.1, DEIT_README, _DISTILLED)
+_preset("resmlpb24", "imagenet_distilled", "resmlpB_24_dist.pth", 83.6, DEIT_README, _DISTILLED)
+_preset("resmlpb24", "imagenet22k", "resmlpB_24_22k.pth", 84.4, DEIT_README,
+        "ImageNet-22k, fine-tuned on ImageNet-1k")

@@ -8,6 +8,7 @@ import os
 
 import keras
 
+from keras_mixer import registry
 from keras_mixer.arguments import positive_int
 from keras_mixer.staging import staged
 from keras_mixer.training.backup import ResumableBackup
@@ -20,58 +21,35 @@ from keras_mixer.training.multi_worker import patch_model_for_multi_worker
 from keras_mixer.training.recipes import get_recipe
 
 DEFAULT_MODEL = "resmlp_digits"
-# Small configurations for small images; any name of keras_mixer.models.VARIANTS works too.
-PRESETS = {
-    "resmlp_digits": {
-        "family": "ResMLP",
-        "image_size": 8,
-        "recipe": "digits",
-        "kwargs": {"patch_size": 2, "embed_dim": 128, "depth": 4, "layer_scale_init": 0.1},
-    },
-}
 
 
 def model_names():
-    from keras_mixer.models import VARIANTS
-
-    return sorted(PRESETS) + sorted(VARIANTS)
+    """Every model `train` can build: the registry's variants."""
+    return registry.list_models()
 
 
 def default_image_size(model_name):
-    return PRESETS[model_name]["image_size"] if model_name in PRESETS else 224
+    return registry.model_info(model_name).image_size
 
 
 def default_recipe(model_name):
-    if model_name in PRESETS:
-        return PRESETS[model_name]["recipe"]
-    return "mixer" if model_name.startswith("mixer") else "deit"
+    """The variant's training recipe, else its family's."""
+    variant = registry.model_info(model_name)
+    return variant.recipe or variant.family.recipe
 
 
 def check_model_name(model_name):
-    """Raises a ValueError unless `model_name` is a preset or a variant."""
-    from keras_mixer.models import VARIANTS
-
-    key = model_name.lower().replace("-", "_").replace("/", "")
-    if model_name not in PRESETS and key not in VARIANTS:
-        raise ValueError(f"Unknown model {model_name!r}; expected one of {model_names()}.")
+    """Raises a ValueError unless `model_name` is a registered variant."""
+    registry.model_info(model_name)
 
 
 def build_model(model_name, image_size, classes, drop_path_rate=0.0):
-    """Builds a preset (e.g. "resmlp_digits") or a named variant (e.g. "resmlp12")."""
-    import keras_mixer
-    from keras_mixer.models import get_model
-
-    check_model_name(model_name)
-    common = dict(
+    """Builds a registered variant (e.g. "resmlp_digits", "resmlp12") for training."""
+    return registry.model_info(model_name).build(
         input_shape=(image_size, image_size, 3),
         classes=classes,
         drop_path_rate=drop_path_rate,
     )
-    if model_name in PRESETS:
-        preset = PRESETS[model_name]
-        family = getattr(keras_mixer, preset["family"])
-        return family(**preset["kwargs"], name=model_name, **common)
-    return get_model(model_name, **common)
 
 
 def compile_model(model, recipe, steps_per_epoch, epochs, batch_size):

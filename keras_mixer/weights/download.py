@@ -24,7 +24,7 @@ def cache_dir():
 
 
 def fetch(entry):
-    """Returns the local path of `entry`'s checkpoint, downloading it if needed."""
+    """Returns the local path of a `registry.Preset`'s checkpoint, downloading it if needed."""
     import keras
 
     folder = os.path.join(cache_dir(), "downloads")
@@ -54,20 +54,22 @@ def fetch(entry):
     return final
 
 
-def converted_weights(entry):
-    """Returns the path of `entry` converted to a Keras `.weights.h5` (cached)."""
-    from keras_mixer.models import get_model
-    from keras_mixer.weights.foreign import load_foreign_weights
+def converted_weights(preset):
+    """Returns the path of a `registry.Preset` converted to a Keras `.weights.h5` (cached).
 
-    path = os.path.join(cache_dir(), "converted", f"{entry.model}_{entry.tag}.weights.h5")
+    The preset's variant is built at its own size and class count with the
+    arguments the checkpoint needs, and the checkpoint loaded into it.
+    """
+    from keras_mixer.weights import load_weights
+
+    path = os.path.join(cache_dir(), "converted", f"{preset.variant.name}_{preset.tag}.weights.h5")
     if os.path.exists(path):
         return path
-    source = fetch(entry)
-    model = get_model(
-        entry.model,
-        input_shape=(entry.image_size, entry.image_size, 3),
-        classes=entry.classes,
-        **({"gelu_approximate": entry.gelu_approximate} if entry.layout.startswith("mixer") else {}),
+    source = fetch(preset)
+    model = preset.variant.build(
+        input_shape=(preset.image_size, preset.image_size, 3),
+        classes=preset.classes,
+        **preset.arguments,
     )
-    load_foreign_weights(model, source)
-    return save_keras_weights(model, path, entry.gelu_approximate if entry.layout.startswith("mixer") else None)
+    load_weights(model, source)
+    return save_keras_weights(model, path, preset.gelu_approximate)

@@ -13,6 +13,9 @@ import re
 
 import numpy as np
 
+from keras_mixer import registry
+from keras_mixer.spec import spec_of
+
 TRANSFORMS = {
     # name: (ndim the stored array must have, function to the Keras layout)
     "same": (None, lambda array: array),
@@ -143,9 +146,6 @@ LAYOUTS = (
     ),
 )
 
-FAMILY_NAMES = {"mixer": "MLP-Mixer", "resmlp": "ResMLP"}
-
-
 def detect_layout(state, path):
     """Returns the `Layout` whose signature key `state` holds, or raises."""
     for layout in LAYOUTS:
@@ -159,16 +159,6 @@ def detect_layout(state, path):
     )
 
 
-def model_family(model):
-    """'resmlp' or 'mixer', from the token-mixing weights of `model`."""
-    paths = [variable.path for variable in model.weights]
-    if any("token_mixing/linear/" in path for path in paths):
-        return "resmlp"
-    if any("token_mixing/fc1/" in path for path in paths):
-        return "mixer"
-    raise ValueError(f"Model {model.name!r} is neither a ResMLP nor an MLP-Mixer.")
-
-
 def map_checkpoint(layout, state, model, path):
     """Returns `{variable path: (label, array in Keras layout)}` for `model`.
 
@@ -178,12 +168,12 @@ def map_checkpoint(layout, state, model, path):
     lacks, and every checkpoint key the model has no place for (a head is
     dropped silently when the model has none).
     """
-    family = model_family(model)
+    family = spec_of(model, "loading a checkpoint").family
     if family != layout.family:
         raise ValueError(
-            f"Checkpoint {path!r} is a {FAMILY_NAMES[layout.family]} checkpoint "
+            f"Checkpoint {path!r} is a {registry.family_info(layout.family).title} checkpoint "
             f"({layout.description}); model {model.name!r} is a "
-            f"{FAMILY_NAMES[family]}. Nothing was loaded."
+            f"{registry.family_info(family).title}. Nothing was loaded."
         )
     sources, errors, used = {}, [], set()
     for variable in model.weights:

@@ -101,11 +101,6 @@ def _layer_entries(layer):
     return []
 
 
-def is_repmlpnet(model):
-    """Whether `model` holds RepMLP blocks (its checkpoints use the RepMLPNet layout)."""
-    return any(isinstance(layer, RepMLPBlock) for layer in model.layers)
-
-
 def load_repmlpnet_state_dict(model, state_dict):
     """Loads an official RepMLPNet state dict (`{key: array}`) into a keras_mixer RepMLPNet.
 
