@@ -16,6 +16,8 @@ from keras_mixer import training  # registers what a trained model needs to load
 from keras_mixer.export import export_saved_model
 from keras_mixer.fusion import fuse_for_inference
 from keras_mixer.models import *  # noqa: F401,F403  (the keras.applications-style builders)
+from keras_mixer.presets import from_preset
+from keras_mixer.presets import save_preset
 from keras_mixer.registry import family_info
 from keras_mixer.registry import list_families
 from keras_mixer.registry import list_models
@@ -26,7 +28,7 @@ from keras_mixer.reparameterization import reparameterize
 from keras_mixer.version import __version__
 
 __all__ = [
-    "analysis", "export", "export_saved_model", "family_info", "fuse_for_inference", "layers",
-    "list_families", "list_models", "list_presets", "model_info", "models", "preset_info",
-    "reparameterize", "training", "__version__",
+    "analysis", "export", "export_saved_model", "family_info", "from_preset",
+    "fuse_for_inference", "layers", "list_families", "list_models", "list_presets", "model_info",
+    "models", "preset_info", "reparameterize", "save_preset", "training", "__version__",
 ] + models.__all__

@@ -1,6 +1,12 @@
-"""The models a benchmark can measure: a keras_mixer builder and timm's same model."""
+"""The models a benchmark can measure: a keras_mixer builder and timm's same model.
+
+Every registered variant with a named builder can be measured, by that name
+("ResMLP12", "MLPMixerB16", ...); timm's model is the one the registry names.
+"""
 
 import dataclasses
+
+from keras_mixer import registry
 
 
 @dataclasses.dataclass(frozen=True)
@@ -13,9 +19,15 @@ class BenchmarkModel:
     """
 
     builder: str
+    family: str
     kwargs: dict = dataclasses.field(default_factory=dict)
     timm: str = None
     timm_kwargs: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def preprocessing(self):
+        """The family's `registry.Preprocessing`: timm's models take its normalised inputs."""
+        return registry.family_info(self.family).preprocessing
 
     def build(self):
         import keras_mixer
@@ -32,21 +44,20 @@ class BenchmarkModel:
 
 
 MODELS = {
-    "ResMLP12": BenchmarkModel("ResMLP12", timm="resmlp_12_224"),
-    "ResMLP24": BenchmarkModel("ResMLP24", timm="resmlp_24_224"),
-    "MLPMixerS16": BenchmarkModel("MLPMixerS16", timm="mixer_s16_224"),
-    "MLPMixerB16": BenchmarkModel("MLPMixerB16", timm="mixer_b16_224"),
-    "RepMLPNetT224": BenchmarkModel("RepMLPNetT224"),
-    # A few-kFLOP ResMLP for smoke runs and tests of the benchmark itself.
-    "tiny": BenchmarkModel(
-        "ResMLP",
-        {"patch_size": 8, "embed_dim": 16, "depth": 1, "input_shape": (32, 32, 3),
-         "classes": 10, "name": "resmlp_tiny"},
-        timm="resmlp_12_224",
-        timm_kwargs={"img_size": 32, "patch_size": 8, "num_blocks": 1, "embed_dim": 16,
-                     "num_classes": 10, "mlp_ratio": 4},
-    ),
+    variant.function: BenchmarkModel(variant.function, variant.family.name, timm=variant.timm)
+    for variant in map(registry.model_info, registry.list_models())
+    if variant.function
 }
+# A few-kFLOP ResMLP for smoke runs and tests of the benchmark itself.
+MODELS["tiny"] = BenchmarkModel(
+    "ResMLP",
+    "resmlp",
+    {"patch_size": 8, "embed_dim": 16, "depth": 1, "input_shape": (32, 32, 3),
+     "classes": 10, "name": "resmlp_tiny"},
+    timm="resmlp_12_224",
+    timm_kwargs={"img_size": 32, "patch_size": 8, "num_blocks": 1, "embed_dim": 16,
+                 "num_classes": 10, "mlp_ratio": 4},
+)
 DEFAULT_MODELS = ("ResMLP12", "ResMLP24", "MLPMixerS16", "MLPMixerB16", "RepMLPNetT224")
 
 

@@ -13,17 +13,12 @@ from keras_mixer.benchmark.timing import summarize
 from keras_mixer.benchmark.timing import time_calls
 from keras_mixer.benchmark.timm_import import import_timm
 
-# timm's ImageNet normalisation of its resmlp_* and mixer_* checkpoints.
-MEANS = {"resmlp": (0.485, 0.456, 0.406), "mixer": (0.5, 0.5, 0.5)}
-STDS = {"resmlp": (0.229, 0.224, 0.225), "mixer": (0.5, 0.5, 0.5)}
-
-
-def timm_inputs(images, timm_name):
-    """0-255 NHWC images as timm takes them: normalised NCHW float32 tensors."""
+def timm_inputs(images, preprocessing):
+    """0-255 NHWC images as timm takes them: NCHW float32 tensors normalised by
+    the family's `registry.Preprocessing` (timm's checkpoints use the same)."""
     import torch
 
-    family = timm_name.split("_")[0]
-    normalised = (images / 255.0 - np.asarray(MEANS[family])) / np.asarray(STDS[family])
+    normalised = (images - np.asarray(preprocessing.mean)) / np.asarray(preprocessing.std)
     return torch.from_numpy(np.ascontiguousarray(normalised.transpose(0, 3, 1, 2), "float32"))
 
 
@@ -70,7 +65,7 @@ def measure(spec, dtype, flops, *, batches, train_batches, repeats, latency_repe
         if reason:
             rows.append({"task": "inference", "form": "train", "batch": batch, "skipped": reason})
             continue
-        x = timm_inputs(random_images((batch, size, size, 3), seed=batch), spec.timm).to(target)
+        x = timm_inputs(random_images((batch, size, size, 3), seed=batch), spec.preprocessing).to(target)
 
         def predict():
             with torch.inference_mode(), _autocast(dtype, target):
@@ -106,7 +101,7 @@ def _training_row(run, optimizer, dtype, spec, batch, repeats, device, compiled)
 
     target = gpu.torch_device(device)
     size = spec.timm_kwargs.get("img_size", 224)
-    x = timm_inputs(random_images((batch, size, size, 3), seed=batch), spec.timm).to(target)
+    x = timm_inputs(random_images((batch, size, size, 3), seed=batch), spec.preprocessing).to(target)
     classes = spec.timm_kwargs.get("num_classes", 1000)
     y = torch.from_numpy(np.random.default_rng(batch).integers(0, classes, batch)).to(target)
 

@@ -1,7 +1,8 @@
 """Weights: resolving the `weights=` argument of the model builders.
 
 `weights` is None, a preset tag of the model's variant (`"imagenet"`, ...;
-see `keras_mixer.list_presets()`), a preset name (`"resmlp12.imagenet"`), or
+see `keras_mixer.list_presets()`), a preset name (`"resmlp12.imagenet"`), a
+preset folder (`keras_mixer.save_preset`), or
 the path of a Keras `.weights.h5`, an official Mixer `.npz`, an official
 ResMLP or RepMLPNet `.pth`, or a timm state dict (`.safetensors`, `.pth`,
 `.bin`). Which model a checkpoint goes into is read from the model's spec
@@ -11,6 +12,8 @@ ResMLP or RepMLPNet `.pth`, or a timm state dict (`.safetensors`, `.pth`,
 import os
 
 from keras_mixer import registry
+from keras_mixer.presets import check_preset_family
+from keras_mixer.presets import is_preset_folder
 from keras_mixer.spec import spec_of
 
 from keras_mixer.weights.download import converted_weights
@@ -61,7 +64,7 @@ def validate_weights_argument(weights, family=None, arguments=None):
             f"tags {registry.tags()}, a preset name, or the path of a checkpoint file."
         )
     path = os.fspath(weights)
-    if _preset(path, family, arguments or {}) is not None:
+    if is_preset_folder(path) or _preset(path, family, arguments or {}) is not None:
         return
     if not path.endswith(EXTENSIONS):
         raise ValueError(
@@ -89,6 +92,8 @@ def gelu_approximate_for(weights, family, arguments):
     if weights is None:
         return None
     path = os.fspath(weights)
+    if is_preset_folder(path):
+        return gelu_approximate_of(check_preset_family(path, family))
     preset = _preset(path, family, arguments)
     if preset is not None:
         return preset.gelu_approximate
@@ -106,6 +111,8 @@ def load_weights(model, weights):
         return model
     path = os.fspath(weights)
     spec = spec_of(model, "loading weights")
+    if is_preset_folder(path):
+        return load_keras_weights(model, check_preset_family(path, spec.family))
     preset = _preset(path, spec.family, spec.arguments)
     if preset is not None:
         return load_keras_weights(model, converted_weights(preset))

@@ -1,0 +1,162 @@
+"""Preset folders: a model's config, weights and metadata in KerasHub's layout.
+
+`save_preset(model, folder)` writes
+
+- `config.json`: `{"module", "class_name", "config"}`, the family builder and
+  the arguments that build the model (its `ModelSpec`);
+- `model.weights.h5`: the weights (Keras layout, GELU form recorded);
+- `metadata.json`: keras_mixer and Keras versions, family, variant,
+  parameter count.
+
+`from_preset(folder)` builds the model again from them, and every builder
+takes the folder as `weights=` (the body is adapted to another input size
+or class count as for any checkpoint). A registered preset name
+(`"resmlp12.imagenet"`) works too. Converted weights can so be published, on
+Hugging Face for example, and loaded with no conversion step. A folder is
+untrusted input: the JSON files are bounded in size and checked field by
+field, and only keras_mixer's own builders are called, with arguments they
+check.
+"""
+
+import inspect
+import json
+import os
+
+import keras
+
+from keras_mixer import registry
+from keras_mixer.spec import spec_of
+from keras_mixer.staging import staged
+from keras_mixer.version import __version__
+
+CONFIG = "config.json"
+WEIGHTS = "model.weights.h5"
+METADATA = "metadata.json"
+MAX_JSON_BYTES = 64 * 1024
+FORMAT_VERSION = 1
+
+
+def save_preset(model, folder):
+    """Writes `model` as a preset folder (a new folder, written whole or not at all).
+
+    Example:
+
+    >>> import os, tempfile, keras_mixer
+    >>> model = keras_mixer.ResMLP(patch_size=8, embed_dim=16, depth=1,
+    ...                            input_shape=(16, 16, 3), classes=3)
+    >>> folder = os.path.join(tempfile.mkdtemp(), "tiny")
+    >>> keras_mixer.save_preset(model, folder)
+    >>> sorted(os.listdir(folder))
+    ['config.json', 'metadata.json', 'model.weights.h5']
+    >>> keras_mixer.from_preset(folder).spec.arguments["classes"]
+    3
+    """
+    from keras_mixer.weights import save_keras_weights
+
+    spec = spec_of(model, "save_preset")
+    if spec.form != "training":
+        raise ValueError(
+            f"Model {model.name!r} is in its {spec.form} form, which no builder makes; save "
+            f"the model before fuse_for_inference and fuse it after loading."
+        )
+    family = registry.family_info(spec.family)
+    config = {"module": "keras_mixer", "class_name": family.builder.__name__,
+              "config": {**spec.get_config()["arguments"], "name": model.name}}
+    metadata = {
+        "keras_mixer_version": __version__,
+        "keras_version": keras.__version__,
+        "format_version": FORMAT_VERSION,
+        "family": spec.family,
+        "variant": spec.variant,
+        "parameter_count": int(model.count_params()),
+    }
+    with staged(folder) as partial:
+        os.makedirs(partial)
+        for name, content in ((CONFIG, config), (METADATA, metadata)):
+            with open(os.path.join(partial, name), "w") as file:
+                json.dump(content, file, indent=1)
+        save_keras_weights(model, os.path.join(partial, WEIGHTS),
+                           spec.arguments.get("gelu_approximate"))
+
+
+def is_preset_folder(path):
+    """Whether `path` is a folder holding a preset's `config.json`."""
+    return os.path.isdir(path) and os.path.isfile(os.path.join(path, CONFIG))
+
+
+def _read_json(folder, name):
+    path = os.path.join(folder, name)
+    if not os.path.isfile(path):
+        raise ValueError(f"Preset folder {folder!r} has no {name}.")
+    size = os.path.getsize(path)
+    if size > MAX_JSON_BYTES:
+        raise ValueError(f"{path!r} is {size:,} bytes; expected at most {MAX_JSON_BYTES:,}.")
+    try:
+        with open(path, "rb") as file:
+            content = json.loads(file.read().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path!r} is not JSON: {error}.") from None
+    if not isinstance(content, dict):
+        raise ValueError(f"{path!r} holds {type(content).__name__}; expected a JSON object.")
+    return content
+
+
+def read_preset_config(folder):
+    """`(family, builder arguments)` of a preset folder, every field checked."""
+    config = _read_json(folder, CONFIG)
+    families = {registry.family_info(name).builder.__name__: name
+                for name in registry.list_families()}
+    class_name = config.get("class_name")
+    if config.get("module") != "keras_mixer" or class_name not in families:
+        raise ValueError(
+            f"{os.path.join(folder, CONFIG)!r} names {config.get('module')!r}."
+            f"{class_name!r}; expected module 'keras_mixer' and one of {sorted(families)}."
+        )
+    arguments = config.get("config")
+    if not isinstance(arguments, dict) or not all(isinstance(key, str) for key in arguments):
+        raise ValueError(f"{os.path.join(folder, CONFIG)!r}: 'config' must be an object of arguments.")
+    family = families[class_name]
+    allowed = set(inspect.signature(registry.family_info(family).builder).parameters)
+    allowed -= {"weights", "input_tensor"}
+    unknown = sorted(set(arguments) - allowed)
+    if unknown:
+        raise ValueError(
+            f"{os.path.join(folder, CONFIG)!r}: arguments {unknown} are not arguments of "
+            f"keras_mixer.{class_name}."
+        )
+    if isinstance(arguments.get("input_shape"), list):
+        arguments["input_shape"] = tuple(arguments["input_shape"])
+    return family, arguments
+
+
+def check_preset_family(folder, family):
+    """Raises unless the preset in `folder` is of `family`."""
+    found, _ = read_preset_config(folder)
+    if found != family:
+        raise ValueError(
+            f"Preset {folder!r} is a {registry.family_info(found).title}; the model is a "
+            f"{registry.family_info(family).title}. Nothing was loaded."
+        )
+    return os.path.join(folder, WEIGHTS)
+
+
+def from_preset(preset, **kwargs):
+    """The model of a preset folder or a registered preset name, with its weights.
+
+    `kwargs` override the preset's builder arguments (`classes`,
+    `input_shape`, `include_top`, ...): the body is adapted as for any
+    checkpoint, and a new head is freshly initialised.
+
+    Example:
+
+    >>> import keras_mixer
+    >>> keras_mixer.from_preset("resmlp12.imagenet", classes=10)  # doctest: +SKIP
+    """
+    if not isinstance(preset, (str, os.PathLike)):
+        raise ValueError(f"preset={preset!r} is not supported; expected a preset name or folder.")
+    if not os.path.isdir(preset):
+        info = registry.preset_info(os.fspath(preset))
+        kwargs = {"classes": info.classes, **info.arguments, **kwargs}
+        return info.variant.build(weights=info.tag, **kwargs)
+    family, arguments = read_preset_config(os.fspath(preset))
+    return registry.family_info(family).builder(**{**arguments, **kwargs}, weights=preset)
