@@ -315,6 +315,25 @@ def models_table():
     return "\n".join(lines)
 
 
+def families_table():
+    """The families as a Markdown table (preprocessing, evaluation, stochastic depth, recipe).
+
+    Example:
+
+    >>> print(families_table().splitlines()[0])
+    | family | preprocessing | evaluation transform (source) | stochastic depth | training recipe |
+    """
+    lines = ["| family | preprocessing | evaluation transform (source) | stochastic depth | training recipe |",
+             "|---|---|---|---|---|"]
+    for family in map(family_info, list_families()):
+        transform = family.eval_transform
+        lines.append(
+            f"| {family.title} | {family.preprocessing.describe()} | {transform.describe()} "
+            f"({transform.source}) | {family.stochastic_depth} | `{family.recipe}` |"
+        )
+    return "\n".join(lines)
+
+
 def presets_table():
     """The presets as a Markdown table (name, classes, data, top-1, licence, URL).
 

@@ -179,8 +179,17 @@ def test_eval_policy_follows_the_family():
     mixer = keras_mixer.MLPMixer(
         patch_size=4, embed_dim=8, depth=1, token_mixing_dim=4, channel_mixing_dim=8, input_shape=(32, 48, 3)
     )
+    repmlpnet = keras_mixer.RepMLPNet(channels=(8, 16), depths=(1, 1), sharesets=(1, 4),
+                                      partition_sizes=(4, 2), input_shape=(32, 32, 3))
     assert eval_policy_for(resmlp).crop_ratio == 0.9
     assert eval_policy_for(mixer).crop_ratio == 0.875
+    # RepMLPNet's own transform (official test.py), not ResMLP's: it shares
+    # ResMLP's normalisation, which is what used to be guessed from.
+    assert eval_policy_for(repmlpnet) == keras_mixer.export.EvalPolicy(32, 32, 1.0, "bilinear")
+    assert eval_policy_for(keras_mixer.reparameterize(repmlpnet)).crop_ratio == 1.0
+    plain = keras.Model(resmlp.inputs, resmlp.outputs)  # the graph without its spec
+    with pytest.raises(ValueError, match="is not a keras_mixer model"):
+        eval_policy_for(plain)
     assert eval_policy_for(resmlp, crop_ratio=1.0).crop_ratio == 1.0
     assert eval_policy_for(resmlp).resize_shape(480, 640) == (35, 46)
     assert eval_policy_for(mixer).resize_shape(480, 640) == (36, 54)
