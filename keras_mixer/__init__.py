@@ -14,7 +14,7 @@ from keras_mixer import layers
 from keras_mixer import models
 from keras_mixer import training  # registers what a trained model needs to load
 from keras_mixer.export import export_saved_model
-from keras_mixer.fusion import fuse_for_inference
+from keras_mixer.rewrites import fuse_for_inference
 from keras_mixer.models import *  # noqa: F401,F403  (the keras.applications-style builders)
 from keras_mixer.presets import from_preset
 from keras_mixer.presets import save_preset
@@ -24,7 +24,7 @@ from keras_mixer.registry import list_models
 from keras_mixer.registry import list_presets
 from keras_mixer.registry import model_info
 from keras_mixer.registry import preset_info
-from keras_mixer.reparameterization import reparameterize
+from keras_mixer.rewrites import reparameterize
 from keras_mixer.version import __version__
 
 __all__ = [

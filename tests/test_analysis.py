@@ -8,7 +8,7 @@ import pytest
 
 import keras_mixer
 from keras_mixer import analysis
-from keras_mixer.analysis.shuffled_digits import accuracy_figure
+from keras_mixer.experiments.shuffled_digits import accuracy_figure
 from keras_mixer.cli import main
 from conftest import random_images
 from conftest import randomize_weights

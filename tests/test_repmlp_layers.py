@@ -6,7 +6,7 @@ import pytest
 from keras import ops
 
 from keras_mixer import layers
-from keras_mixer.reparameterization import conv_to_fc
+from keras_mixer.rewrites.reparameterization import conv_to_fc
 
 from conftest import relative_error
 

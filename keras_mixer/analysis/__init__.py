@@ -22,7 +22,7 @@ from keras_mixer.analysis.permutation import permutation_figure
 from keras_mixer.analysis.permutation import permute_images
 from keras_mixer.analysis.permutation import permute_model
 from keras_mixer.analysis.permutation import random_permutation
-from keras_mixer.analysis.shuffled_digits import permutation_demo
+from keras_mixer.experiments.shuffled_digits import permutation_demo
 from keras_mixer.analysis.pictures import save_pictures
 from keras_mixer.analysis.weight_sparsity import sparsity
 from keras_mixer.analysis.weight_sparsity import sparsity_figure

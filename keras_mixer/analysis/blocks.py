@@ -3,32 +3,12 @@
 import keras
 import numpy as np
 
-from keras_mixer.layers import MixerBlock
+from keras_mixer.introspection import mixer_blocks
 
 
 def as_array(variable):
     """A Keras variable's value as a float64 NumPy array, on any backend."""
     return np.asarray(keras.ops.convert_to_numpy(variable), dtype="float64")
-
-
-def mixer_blocks(model):
-    """The `MixerBlock` layers of `model` in order, raising if there are none.
-
-    Example:
-
-    >>> import keras_mixer
-    >>> from keras_mixer.analysis import mixer_blocks
-    >>> model = keras_mixer.ResMLP(patch_size=8, embed_dim=16, depth=2, input_shape=(32, 32, 3))
-    >>> [block.name for block in mixer_blocks(model)]
-    ['block_0', 'block_1']
-    """
-    blocks = [layer for layer in model.layers if isinstance(layer, MixerBlock)]
-    if not blocks:
-        raise ValueError(
-            f"Model {model.name!r} has no MixerBlock; expected a ResMLP or MLP-Mixer "
-            f"model of keras_mixer (RepMLPNet has no token-mixing matrices)."
-        )
-    return blocks
 
 
 def is_resmlp_block(block):

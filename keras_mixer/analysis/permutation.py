@@ -23,7 +23,7 @@ from keras_mixer.analysis.figures import save_figure
 from keras_mixer.layers import Affine
 from keras_mixer.layers import MixerBlock
 from keras_mixer.layers import PatchEmbedding
-from keras_mixer.weights.adapt import patch_grid
+from keras_mixer.introspection import patch_grid
 
 # Layers that act on each token alone or on the pooled features.
 _TOKENWISE = (

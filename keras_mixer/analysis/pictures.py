@@ -16,7 +16,7 @@ from keras_mixer.analysis.weight_sparsity import sparsity
 from keras_mixer.analysis.weight_sparsity import sparsity_figure
 from keras_mixer.analysis.token_maps import token_map_figure
 from keras_mixer.analysis.token_maps import token_mlp_figure
-from keras_mixer.weights.adapt import patch_grid
+from keras_mixer.introspection import patch_grid
 
 
 @dataclasses.dataclass

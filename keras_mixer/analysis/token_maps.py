@@ -17,7 +17,7 @@ from keras_mixer.analysis.blocks import select_blocks
 from keras_mixer.analysis.figures import new_figure
 from keras_mixer.analysis.figures import save_figure
 from keras_mixer.analysis.figures import show_matrix
-from keras_mixer.weights.adapt import patch_grid
+from keras_mixer.introspection import patch_grid
 
 
 def _check_indices(name, indices, size, what):

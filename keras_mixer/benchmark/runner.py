@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 
+from keras_mixer.arguments import positive_int
 from keras_mixer.benchmark.machine import machine_info
 from keras_mixer.benchmark.machine import thread_environment
 from keras_mixer.benchmark.models import DEFAULT_MODELS
@@ -136,9 +137,7 @@ class Settings:
                 raise ValueError(f"{name} {bad or values!r} is not supported; expected one or "
                                  f"more of {allowed}.")
         for name in ("repeats", "latency_repeats", "threads", "matmul_size", "matmul_repeats"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r} is not supported; expected a positive integer.")
+            positive_int(name, getattr(self, name))
         for name in ("batches", "train_batches"):
             sizes = getattr(self, name)
             if not sizes or any(isinstance(b, bool) or not isinstance(b, int) or b < 1

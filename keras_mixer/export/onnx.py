@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_mixer.arguments import optional_positive_int
 from keras_mixer.export.backend_subprocess import run_under_backend
 from keras_mixer.export.signatures import check_classifier
 from keras_mixer.staging import staged
@@ -41,8 +42,8 @@ def check_onnx_batch_size(model, batch_size):
                 f"Model {model.name!r} has LayerNormalization layers, which Keras' torch ONNX "
                 f"exporter cannot trace with a dynamic batch axis; pass a fixed batch_size."
             )
-    elif isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size={batch_size!r} is not supported; expected None or a positive integer.")
+    else:
+        optional_positive_int("batch_size", batch_size)
 
 
 def export_onnx(model, path, batch_size=None):

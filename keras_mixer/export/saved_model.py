@@ -8,7 +8,7 @@ from keras_mixer.export.signatures import check_classifier
 from keras_mixer.export.signatures import check_labels
 from keras_mixer.export.signatures import check_top_k
 from keras_mixer.export.signatures import write_serving_archive
-from keras_mixer.fusion import fuse_for_inference
+from keras_mixer.rewrites import fuse_for_inference
 from keras_mixer.staging import staged_version
 
 

@@ -17,6 +17,7 @@ the one function the backend converts; the others wrap it in TensorFlow ops.
 
 import keras
 
+from keras_mixer.arguments import positive_int
 from keras_mixer.export.eval_policy import decode_and_crop
 from keras_mixer.export.eval_policy import eval_policy_for
 
@@ -78,9 +79,7 @@ def check_image_shape(images, image_shape):
 
 
 def check_top_k(top_k):
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"top_k={top_k!r} is not supported; expected a positive integer.")
-    return top_k
+    return positive_int("top_k", top_k)
 
 
 def write_serving_archive(model, path, labels=None, top_k=5, crop_ratio=None):

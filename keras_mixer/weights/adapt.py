@@ -10,6 +10,7 @@ shape expected and the shape found.
 import logging
 import re
 
+from keras_mixer.introspection import patch_grid
 from keras_mixer.weights.layouts import describe
 from keras_mixer.weights.resample import resample_token_weight
 
@@ -28,12 +29,6 @@ def role(key):
     if match:
         return "token", match.group(1), H5_WEIGHT_NAMES.get(match.group(2), match.group(2))
     return ("head",) if HEAD_KEY.match(key) else None
-
-
-def patch_grid(model):
-    """The `(rows, cols)` patch grid of a keras_mixer model."""
-    stem = model.get_layer("stem")
-    return stem.grid_size(stem.input.shape)
 
 
 def adapt_checkpoint(model, found, expected, path):

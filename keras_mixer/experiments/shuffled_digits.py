@@ -9,6 +9,7 @@ scikit-learn's 8x8 digits, small enough to run in minutes on a CPU.
 import keras
 import numpy as np
 
+from keras_mixer.arguments import positive_int
 from keras_mixer.analysis.figures import new_figure
 from keras_mixer.analysis.figures import save_figure
 from keras_mixer.analysis.permutation import permute_images
@@ -82,8 +83,7 @@ def permutation_demo(epochs=DEMO_EPOCHS, seed=0, path=None, verbose=0):
     """
     from keras_mixer.data import load_digits
 
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs={epochs!r} is not supported; expected a positive integer.")
+    positive_int("epochs", epochs)
     (x_train, y_train), (x_test, y_test) = load_digits(seed=seed)
     grid = (x_train.shape[1] // PATCH_SIZE, x_train.shape[2] // PATCH_SIZE)
     permutation = random_permutation(grid, PATCH_SIZE, seed=seed)

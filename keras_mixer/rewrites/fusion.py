@@ -14,13 +14,13 @@ maths runs once, in float64 NumPy.
 import keras
 import numpy as np
 
+from keras_mixer.introspection import iter_layers
 from keras_mixer.layers import FusedMixerBlock
 from keras_mixer.layers import MixerBlock
 from keras_mixer.layers import RepMLPBlock
-from keras_mixer.reparameterization import check_model
-from keras_mixer.reparameterization import iter_layers
-from keras_mixer.reparameterization import rebuild
-from keras_mixer.reparameterization import reparameterize
+from keras_mixer.rewrites.rebuild import check_model
+from keras_mixer.rewrites.rebuild import rebuild
+from keras_mixer.rewrites.reparameterization import reparameterize
 
 
 def _float64(variable):
