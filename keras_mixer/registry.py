@@ -72,7 +72,9 @@ class Family:
     `architecture` names the builder arguments that make two models the same
     architecture (a variant fixes some and takes the builder's defaults for
     the rest); `recipe` is the training recipe of `keras_mixer.training`;
-    `stochastic_depth` says how the official code spreads it over the blocks.
+    `stochastic_depth` says how the official code spreads it over the blocks;
+    `gelu_approximate` is the GELU form (False: exact erf, True: tanh, None:
+    the form of the checkpoint loaded, see `Preset.arguments`).
     """
 
     name: str
@@ -85,6 +87,7 @@ class Family:
     eval_transform: EvalTransform
     recipe: str
     stochastic_depth: str
+    gelu_approximate: bool = False
     params_note: str = ""
 
 
@@ -321,15 +324,17 @@ def families_table():
     Example:
 
     >>> print(families_table().splitlines()[0])
-    | family | preprocessing | evaluation transform (source) | stochastic depth | training recipe |
+    | family | preprocessing | evaluation transform (source) | GELU | stochastic depth | training recipe |
     """
-    lines = ["| family | preprocessing | evaluation transform (source) | stochastic depth | training recipe |",
-             "|---|---|---|---|---|"]
+    lines = ["| family | preprocessing | evaluation transform (source) | GELU | stochastic depth | training recipe |",
+             "|---|---|---|---|---|---|"]
+    gelus = {False: "exact", True: "tanh", None: "the checkpoint's (official: tanh, timm: exact)"}
     for family in map(family_info, list_families()):
         transform = family.eval_transform
         lines.append(
             f"| {family.title} | {family.preprocessing.describe()} | {transform.describe()} "
-            f"({transform.source}) | {family.stochastic_depth} | `{family.recipe}` |"
+            f"({transform.source}) | {gelus[family.gelu_approximate]} | {family.stochastic_depth} | "
+            f"`{family.recipe}` |"
         )
     return "\n".join(lines)
 

@@ -1,6 +1,7 @@
 """weights=: formats, safety, shape checks, head handling, tags, downloads, convert."""
 
 import dataclasses
+import hashlib
 import logging
 import os
 import pickle
@@ -294,6 +295,13 @@ def test_tag_download_is_cached_converted_once_and_partial_downloads_are_never_u
     assert not list((tmp_path / "cache").glob("converted/*"))
 
     entry = use(good.as_uri())
+    monkeypatch.setitem(registry._PRESETS, entry.name, dataclasses.replace(entry, sha256="0" * 64))
+    with pytest.raises(ValueError, match="incomplete or corrupt.*its SHA-256 is [0-9a-f]{64}; the publisher's is 0000"):
+        small_resmlp(weights="imagenet")
+    assert not list(downloads.iterdir())
+    entry = use(good.as_uri())  # the right hash passes
+    entry = dataclasses.replace(entry, sha256=hashlib.sha256(good.read_bytes()).hexdigest())
+    monkeypatch.setitem(registry._PRESETS, entry.name, entry)
     (downloads / (entry.filename + ".partial")).write_bytes(b"left by a killed download")
     direct = small_resmlp(weights=str(good))
     model = small_resmlp(weights="imagenet")

@@ -119,6 +119,7 @@ FAMILY = registry.register_family(registry.Family(
     eval_transform=registry.EvalTransform(0.875, "bicubic", "timm mixer configs"),
     recipe="mixer",
     stochastic_depth="none in the official Flax code; timm: the same rate in every block",
+    gelu_approximate=None,
 ))
 
 SIZES = {

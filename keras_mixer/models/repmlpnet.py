@@ -207,6 +207,7 @@ FAMILY = registry.register_family(registry.Family(
     eval_transform=registry.EvalTransform(1.0, "bilinear", "DingXiaoH/RepMLP test.py"),
     recipe="deit",
     stochastic_depth="none (the official code has no stochastic depth)",
+    gelu_approximate=False,
     params_note=" (deploy form, trainable)",
 ))
 

@@ -101,7 +101,7 @@ def ResMLP(
             "mlp_ratio": mlp_ratio,
             "norm": "affine",
             "layer_scale_init": arguments["layer_scale_init"],
-            "gelu_approximate": False,
+            "gelu_approximate": FAMILY.gelu_approximate,
             "kernel_initializer": linear_init,
         },
         final_norm=Affine(name="norm"),
@@ -127,6 +127,7 @@ FAMILY = registry.register_family(registry.Family(
     eval_transform=registry.EvalTransform(0.9, "bicubic", "deit#113, timm resmlp configs"),
     recipe="deit",
     stochastic_depth="the same rate in every block (deit's resmlp_models.py)",
+    gelu_approximate=False,
 ))
 
 

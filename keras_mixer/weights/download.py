@@ -3,14 +3,16 @@
 Layout of the cache (`$KERAS_MIXER_CACHE_DIR`, default `~/.keras/keras_mixer`):
 
 - `downloads/<model>_<tag>_<file>`: the publisher's file. It is fetched with
-  `keras.utils.get_file` under a `.partial` name, read back completely (a
-  truncated file fails to parse), and only then renamed to its final name:
+  `keras.utils.get_file` under a `.partial` name, its SHA-256 checked where
+  the preset has one, read back completely (a truncated file fails to
+  parse), and only then renamed to its final name:
   an interrupted download is never taken for a finished one.
 - `converted/<model>_<tag>.weights.h5`: the same weights in the Keras layout,
   written atomically after a successful conversion, so each checkpoint is
   converted once.
 """
 
+import hashlib
 import os
 
 from keras_mixer.weights.keras_file import save_keras_weights
@@ -21,6 +23,18 @@ def cache_dir():
     """The cache folder: `$KERAS_MIXER_CACHE_DIR`, else `~/.keras/keras_mixer`."""
     default = os.path.join(os.path.expanduser("~"), ".keras", "keras_mixer")
     return os.environ.get("KERAS_MIXER_CACHE_DIR") or default
+
+
+def check_sha256(path, expected):
+    """Raises a ValueError unless the file's SHA-256 is `expected` (None: not published)."""
+    if expected is None:
+        return
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    if digest.hexdigest() != expected:
+        raise ValueError(f"its SHA-256 is {digest.hexdigest()}; the publisher's is {expected}")
 
 
 def fetch(entry):
@@ -43,6 +57,7 @@ def fetch(entry):
     except Exception as error:  # get_file re-raises network errors as Exception
         raise ValueError(f"Downloading {entry.url} failed: {error}") from None
     try:
+        check_sha256(partial, entry.sha256)
         read_checkpoint(partial)
     except ValueError as error:
         os.remove(partial)
