@@ -2,6 +2,8 @@
 
 import os
 
+from keras_mixer.registry import list_models
+
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
@@ -19,7 +21,7 @@ def add_parser(subparsers):
     parser.add_argument("destination", metavar="DST", help="output file, ending in .weights.h5")
     parser.add_argument(
         "--model", required=True, metavar="NAME",
-        help="variant, e.g. resmlp12, resmlpb24, mixer_b16 (see keras_mixer.list_models())",
+        help=f"variant: one of {', '.join(list_models())}",
     )
     parser.set_defaults(func=run)
     return parser

@@ -4,6 +4,7 @@ import os
 
 from keras_mixer.cli.common import add_data_arguments
 from keras_mixer.cli.common import positive_int
+from keras_mixer.registry import list_models
 
 
 def add_parser(subparsers):
@@ -22,8 +23,8 @@ def add_parser(subparsers):
         ),
     )
     parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help=f"a preset or variant name, e.g. resmlp12 (default {DEFAULT_MODEL}: "
-                             "a small ResMLP for 8x8 digits)")
+                        help=f"a model of the registry: {', '.join(list_models())} "
+                             f"(default {DEFAULT_MODEL}: a small ResMLP for 8x8 digits)")
     add_data_arguments(parser)
     parser.add_argument("--epochs", type=positive_int, help="epochs (default: the recipe's)")
     parser.add_argument("--batch-size", type=positive_int, help="global batch size (default: the recipe's)")
