@@ -6,6 +6,7 @@ import numpy as np
 
 from keras_mixer.cli.common import load_trained_model
 from keras_mixer.cli.common import positive_int
+from keras_mixer.export.eval_policy import MAX_PIXELS
 
 
 def add_parser(subparsers):
@@ -24,8 +25,14 @@ def add_parser(subparsers):
 
 
 def read_images(paths, size):
-    """Images as a float32 batch of `size` (height, width), RGB, values 0-255."""
+    """Images as a float32 batch of `size` (height, width), RGB, values 0-255.
+
+    Each file's size is read from its header before it is decoded: beyond
+    `MAX_PIXELS` (the serving limit) it is refused, so a small file declaring a
+    huge image costs nothing.
+    """
     import keras
+    from PIL import Image
 
     missing = [path for path in paths if not os.path.isfile(path)]
     if missing:
@@ -33,8 +40,12 @@ def read_images(paths, size):
     images = []
     for path in paths:
         try:
+            with Image.open(path) as header:  # reads the header only
+                width, height = header.size
+            if width * height > MAX_PIXELS:
+                raise ValueError(f"it declares {width} x {height} pixels, more than {MAX_PIXELS}")
             image = keras.utils.load_img(path, color_mode="rgb", target_size=size)
-        except (OSError, ValueError, SyntaxError) as error:  # PIL's errors for undecodable files
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:  # undecodable files
             raise ValueError(f"Image {path!r} cannot be read ({error}); expected a PNG, JPEG or other image file.") from None
         images.append(keras.utils.img_to_array(image))
     return np.stack(images)
