@@ -14,6 +14,8 @@ from keras_mixer import layers
 from keras_mixer import models
 from keras_mixer import training  # registers what a trained model needs to load
 from keras_mixer.export import export_saved_model
+from keras_mixer.features import feature_extractor
+from keras_mixer.features import feature_names
 from keras_mixer.rewrites import fuse_for_inference
 from keras_mixer.models import *  # noqa: F401,F403  (the keras.applications-style builders)
 from keras_mixer.presets import from_preset
@@ -28,7 +30,8 @@ from keras_mixer.rewrites import reparameterize
 from keras_mixer.version import __version__
 
 __all__ = [
-    "analysis", "export", "export_saved_model", "family_info", "from_preset",
+    "analysis", "export", "export_saved_model", "family_info", "feature_extractor", "feature_names",
+    "from_preset",
     "fuse_for_inference", "layers", "list_families", "list_models", "list_presets", "model_info",
     "models", "preset_info", "reparameterize", "save_preset", "training", "__version__",
 ] + models.__all__

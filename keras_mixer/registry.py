@@ -74,7 +74,9 @@ class Family:
     the rest); `recipe` is the training recipe of `keras_mixer.training`;
     `stochastic_depth` says how the official code spreads it over the blocks;
     `gelu_approximate` is the GELU form (False: exact erf, True: tanh, None:
-    the form of the checkpoint loaded, see `Preset.arguments`).
+    the form of the checkpoint loaded, see `Preset.arguments`);
+    `feature_layers(arguments)` gives the `{feature name: layer name}` of the
+    outputs `keras_mixer.feature_extractor` hands out, shallowest first.
     """
 
     name: str
@@ -89,6 +91,7 @@ class Family:
     stochastic_depth: str
     gelu_approximate: bool = False
     params_note: str = ""
+    feature_layers: object = None
 
 
 @dataclasses.dataclass(frozen=True)

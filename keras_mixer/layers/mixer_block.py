@@ -13,12 +13,13 @@ from keras_mixer.layers.affine import Affine
 from keras_mixer.layers.channel_mixing import ChannelMixing
 from keras_mixer.layers.drop_path import DropPath
 from keras_mixer.layers.token_mixing import TokenMixing
+from keras_mixer.layers.remat import RematWithKeywords
 
 NORMS = ("layer_norm", "affine")
 
 
 @keras.saving.register_keras_serializable(package="keras_mixer")
-class MixerBlock(keras.layers.Layer):
+class MixerBlock(RematWithKeywords, keras.layers.Layer):
     """Two pre-norm residual branches: token mixing, then channel mixing.
 
         U = X + drop_path(scale_1 * TokenMixing(norm_1(X)))

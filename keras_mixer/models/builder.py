@@ -15,6 +15,7 @@ from keras_mixer.layers import PatchEmbedding
 from keras_mixer.layers import traceable
 from keras_mixer.models.model import Model
 from keras_mixer.models.model import ModelSpec
+from keras_mixer.models.model import remat_scope
 from keras_mixer.weights import load_weights
 from keras_mixer.weights import validate_weights_argument
 
@@ -137,16 +138,26 @@ def build_isotropic_model(
         preprocessing_channels if include_preprocessing else None,
     )
 
-    # Made (not built) before any weight exists: the blocks check block_kwargs.
-    blocks = [
-        MixerBlock(
-            drop_path_rate=arguments["drop_path_rate"],
-            dropout_rate=arguments["dropout_rate"],
-            name=f"block_{index}",
-            **block_kwargs,
+    names = [f"block_{index}" for index in range(depth)]
+    remat_layers = names if boolean("remat", arguments["remat"]) else ()
+    if remat_layers and (arguments["drop_path_rate"] or arguments["dropout_rate"]):
+        raise ValueError(
+            f"remat=True with drop_path_rate={arguments['drop_path_rate']} and dropout_rate="
+            f"{arguments['dropout_rate']} is not supported: a recomputed block would draw new "
+            f"random masks, so its gradients would not be those of its forward pass; expected "
+            f"both rates 0 with remat=True."
         )
-        for index in range(depth)
-    ]
+    # Made (not built) before any weight exists: the blocks check block_kwargs.
+    with remat_scope(remat_layers):
+        blocks = [
+            MixerBlock(
+                drop_path_rate=arguments["drop_path_rate"],
+                dropout_rate=arguments["dropout_rate"],
+                name=name,
+                **block_kwargs,
+            )
+            for name in names
+        ]
     inputs = input_layer(arguments["input_shape"], input_tensor)
     x = preprocessing(inputs) if include_preprocessing else inputs
     x = PatchEmbedding(
@@ -164,7 +175,12 @@ def build_isotropic_model(
         dropout_rate=arguments["dropout_rate"],
         head_initializer=head_initializer,
     )
-    return finish_model(inputs, input_tensor, outputs, name, weights, family, arguments)
+    return finish_model(inputs, input_tensor, outputs, name, weights, family, arguments, remat_layers)
+
+
+def block_feature_layers(arguments):
+    """`{"block_i": "block_i"}` for the `depth` blocks of an isotropic model: its `Family.feature_layers`."""
+    return {f"block_{index}": f"block_{index}" for index in range(arguments["depth"])}
 
 
 def check_application_arguments(weights, family, arguments):
@@ -208,15 +224,16 @@ def classification_output(
     return keras.layers.Activation("linear", dtype="float32", name="features")(x)
 
 
-def finish_model(inputs, input_tensor, outputs, name, weights, family, arguments):
+def finish_model(inputs, input_tensor, outputs, name, weights, family, arguments, remat_layers=()):
     """Wraps the graph in a `Model` with its spec and loads `weights` (see keras_mixer.weights).
 
-    The spec names the registered variant whose architecture `arguments` match, if any.
+    The spec names the registered variant whose architecture `arguments` match,
+    if any; `remat_layers` are the layers made in a `remat_scope`.
     """
     source = inputs if input_tensor is None else keras.utils.get_source_inputs(inputs)
     variant = registry.find_variant(family, arguments)
     spec = ModelSpec(family, variant.name if variant else None, arguments)
-    model = Model(source, outputs, name=name, spec=spec)
+    model = Model(source, outputs, name=name, spec=spec, remat_layers=remat_layers)
     return load_weights(model, weights)
 
 

@@ -3,6 +3,7 @@
 import keras
 
 from keras_mixer import registry
+from keras_mixer.models.builder import block_feature_layers
 from keras_mixer.models.builder import build_isotropic_model
 from keras_mixer.models.builder import preprocessing_layer
 from keras_mixer.models.builder import spec_arguments
@@ -29,6 +30,7 @@ def MLPMixer(
     include_preprocessing=True,
     drop_path_rate=0.0,
     dropout_rate=0.0,
+    remat=False,
     name="mlp_mixer",
 ):
     """Instantiates an MLP-Mixer model with any hyper-parameters.
@@ -68,6 +70,9 @@ def MLPMixer(
         drop_path_rate: stochastic depth rate of every block (the official
             code has none; timm uses the same rate in every block).
         dropout_rate: dropout inside the MLPs and before the head.
+        remat: gradient checkpointing: each block's activations are
+            recomputed in the backward pass instead of kept (docs/training.md,
+            "Memory"); needs `drop_path_rate=0` and `dropout_rate=0`.
         name: model name.
 
     Returns:
@@ -120,6 +125,7 @@ FAMILY = registry.register_family(registry.Family(
     recipe="mixer",
     stochastic_depth="none in the official Flax code; timm: the same rate in every block",
     gelu_approximate=None,
+    feature_layers=block_feature_layers,
 ))
 
 SIZES = {

@@ -209,6 +209,9 @@ FAMILY = registry.register_family(registry.Family(
     stochastic_depth="none (the official code has no stochastic depth)",
     gelu_approximate=False,
     params_note=" (deploy form, trainable)",
+    feature_layers=lambda arguments: {
+        f"stage{stage}": f"stage{stage}_unit{depth - 1}_add2" for stage, depth in enumerate(arguments["depths"])
+    },
 ))
 
 _TINY = dict(channels=(64, 128, 256, 512), depths=(2, 2, 6, 2), sharesets=(1, 4, 16, 128))

@@ -5,6 +5,7 @@ import keras
 from keras_mixer import registry
 from keras_mixer.arguments import positive_int
 from keras_mixer.layers import Affine
+from keras_mixer.models.builder import block_feature_layers
 from keras_mixer.models.builder import build_isotropic_model
 from keras_mixer.models.builder import preprocessing_layer
 from keras_mixer.models.builder import spec_arguments
@@ -37,6 +38,7 @@ def ResMLP(
     include_preprocessing=True,
     drop_path_rate=0.0,
     dropout_rate=0.0,
+    remat=False,
     name="resmlp",
 ):
     """Instantiates a ResMLP model with any hyper-parameters.
@@ -75,6 +77,8 @@ def ResMLP(
         drop_path_rate: stochastic depth rate of every block (the same in
             each, as in the official code).
         dropout_rate: dropout inside the MLPs and before the head.
+        remat: recompute each block in the backward pass instead of keeping
+            its activations (docs/training.md, "Memory"); needs both rates 0.
         name: model name.
 
     Returns:
@@ -128,6 +132,7 @@ FAMILY = registry.register_family(registry.Family(
     recipe="deit",
     stochastic_depth="the same rate in every block (deit's resmlp_models.py)",
     gelu_approximate=False,
+    feature_layers=block_feature_layers,
 ))
 
 
