@@ -33,13 +33,14 @@ def checkpoint_geometry(layout, state, path, image_size):
     The input size is read from the token count and patch size where the
     layout's weights depend on it (`Layout.grid`), else it is `image_size`.
     """
+    from keras_mixer.weights.layouts import to_keras
     from keras_mixer.weights.resample import square_grid
 
     def keras_shape(keras_path):
         key, transform = layout.source_of(keras_path)
         if key not in state:
             raise ValueError(f"{path!r} has no {key!r}; cannot tell its geometry.")
-        return layout.to_keras(transform, state[key]).shape
+        return to_keras(transform, state[key]).shape
 
     classes = keras_shape("head/kernel")[-1]
     if layout.grid is None:

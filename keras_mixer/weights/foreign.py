@@ -17,8 +17,7 @@ from keras_mixer.spec import spec_of
 from keras_mixer.weights.adapt import adapt_checkpoint
 from keras_mixer.weights.bounds import check_dtype
 from keras_mixer.weights.converters import detect_layout
-from keras_mixer.weights.layouts import TRANSFORMS
-from keras_mixer.weights.layouts import Layout
+from keras_mixer.weights.layouts import to_keras
 from keras_mixer.weights.readers import read_checkpoint
 
 DATA_PARALLEL_PREFIX = "module."
@@ -48,11 +47,8 @@ def _stand_in(array):
 def _converted(transform, array, shape):
     """`array` in the Keras layout, or as stored if its rank or size does not fit the
     transform (the shape check then reports it)."""
-    ndim = TRANSFORMS[transform][0]
-    if ndim is not None and array.ndim != ndim:
-        return array
     try:
-        return Layout.to_keras(transform, array, shape)
+        return to_keras(transform, array, shape)
     except ValueError:
         return array
 

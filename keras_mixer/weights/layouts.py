@@ -13,12 +13,12 @@ PyTorch convolutions are OIHW, Keras HWIO; timm stores Affine parameters as
 Example:
 
 >>> import numpy as np
->>> from keras_mixer.weights.layouts import Layout, torch_linear
+>>> from keras_mixer.weights.layouts import Layout, to_keras, torch_linear
 >>> layout = Layout("demo", "a demo layout", "resmlp", "blocks.0.fc.weight",
 ...     (*torch_linear("block_{i}/fc", "blocks.{i}.fc"), *torch_linear("embed{e}", "embeds.{e-1}")))
 >>> layout.source_of("block_3/fc/kernel"), layout.source_of("embed2/bias")
 (('blocks.3.fc.weight', 'linear'), ('embeds.1.bias', 'same'))
->>> layout.to_keras("linear", np.zeros((5, 2)), (2, 5)).shape
+>>> to_keras("linear", np.zeros((5, 2))).shape
 (2, 5)
 """
 
@@ -29,10 +29,15 @@ import re
 import numpy as np
 
 
+def _pointwise(array, shape=None):
+    """A 1x1 convolution `(out, in, 1, 1)` to a Dense kernel `(in, out)`."""
+    return array.reshape(array.shape[:2]).T
+
+
 def _grouped(array, shape):
     """A grouped 1x1 convolution `(S*hw out, hw in, 1, 1)` to `(S, hw in, hw out)`."""
     area = array.shape[1]
-    return array[:, :, 0, 0].reshape(-1, area, area).transpose(0, 2, 1)
+    return array.reshape(array.shape[:2]).reshape(-1, area, area).transpose(0, 2, 1)
 
 
 TRANSFORMS = {
@@ -41,14 +46,28 @@ TRANSFORMS = {
     "linear": (2, lambda array, shape: array.T),
     "conv": (4, lambda array, shape: array.transpose(2, 3, 1, 0)),
     "flat": (None, lambda array, shape: array.reshape(-1)),
-    # a 1x1 convolution (out, in, 1, 1) to a Dense kernel (in, out)
-    "pointwise": (4, lambda array, shape: array[:, :, 0, 0].T),
-    # a depthwise convolution (S, 1, k, k) to (k, k, S)
-    "depthwise": (4, lambda array, shape: array[:, 0].transpose(1, 2, 0)),
+    "pointwise": (4, _pointwise),
     "grouped": (4, _grouped),
+    # a depthwise convolution (S, 1, k, k) to (k, k, S)
+    "depthwise": (4, lambda array, shape: array.reshape(array.shape[0], *array.shape[2:])
+                  .transpose(1, 2, 0)),
     # a flat per-set bias (S*hw,) to the model's (S, hw)
     "sets": (1, lambda array, shape: array.reshape(shape)),
 }
+
+
+def to_keras(transform, array, shape=None):
+    """`array` (as stored) in the Keras layout, for a model weight of `shape` if known.
+
+    Raises a ValueError when the array's rank or size does not fit the transform.
+    """
+    array = np.asarray(array)
+    ndim = TRANSFORMS[transform][0]
+    if ndim is not None and array.ndim != ndim:
+        raise ValueError(f"transform {transform!r} expects rank {ndim}, found shape {array.shape}")
+    return TRANSFORMS[transform][1](array, shape)
+
+
 PLACEHOLDER = re.compile(r"\{(\w+)(-1)?\}")
 
 
@@ -99,11 +118,6 @@ class Layout:
                     lambda field: str(int(match.group(field.group(1))) - bool(field.group(2))), source
                 ), transform
         return None, None
-
-    @staticmethod
-    def to_keras(transform, array, shape=None):
-        """`array` (stored) in the Keras layout, for a model weight of `shape` if known."""
-        return TRANSFORMS[transform][1](np.asarray(array), shape)
 
 
 def _pair(keras_layer, source, names, source_names, transforms, separator="."):
