@@ -133,12 +133,15 @@ def test_mismatched_state_dict_assigns_nothing():
     before = [ops.convert_to_numpy(v).copy() for v in model.weights]
     state["extra.weight"] = np.zeros(3)
     state["stages.1.0.ffn_block.ffn_fc2.bn.running_var"] = np.ones(7, "float32")
+    state["stages.0.0.ffn_block.ffn_fc1.conv.weight"] = np.ones((32, 8, 3, 3), "float32")  # not 1x1
     with pytest.raises(ValueError) as error:
         load_checkpoint_state(model, state, "repmlpnet.pth")
     message = str(error.value)
     assert "'repmlpnet.pth'" in message and "extra.weight: found shape (3,)" in message
     assert ("stages.1.0.ffn_block.ffn_fc2.bn.running_var (model weight "
             "stage1_unit0_ffn/bn2/moving_variance): expected shape (16,), found (7,)") in message
+    assert "ffn_fc1.conv.weight (model weight stage0_unit0_ffn/fc1/kernel): expected shape (8, 32), " \
+           "found (32, 8, 3, 3)" in message
     assert all(np.array_equal(ops.convert_to_numpy(v), b) for v, b in zip(model.weights, before))
     deploy_model = keras_mixer.RepMLPNet(**SMALL, deploy=True, input_shape=(32, 48, 3), classes=5)
     with pytest.raises(ValueError, match="fc3.bias: expected shape \\(2, 16\\).*missing"):
@@ -183,3 +186,14 @@ def test_another_input_size_with_the_same_partitions_loads_unchanged():
     with pytest.raises(ValueError, match="fc3.weight \\(model weight stage0_unit0_repmlp/fc3_kernel\\): "
                                          "expected shape \\(2, 4, 4\\), found \\(2, 16, 16\\)"):
         load_checkpoint_state(other, _state())
+
+
+def test_keras_weights_file_with_other_classes_keeps_the_body(tmp_path):
+    source = keras_mixer.RepMLPNet(**SMALL, input_shape=(32, 48, 3), classes=5)
+    load_checkpoint_state(source, _state())
+    path = str(tmp_path / "repmlpnet.weights.h5")
+    source.save_weights(path)
+    model = keras_mixer.RepMLPNet(**SMALL, input_shape=(64, 48, 3), classes=7, weights=path)
+    for variable, loaded in zip(model.weights, source.weights):
+        if not variable.path.startswith("head/"):
+            np.testing.assert_array_equal(ops.convert_to_numpy(variable), ops.convert_to_numpy(loaded))
