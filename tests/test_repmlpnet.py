@@ -1,5 +1,7 @@
 """RepMLPNet models: parameter counts, signature, bad input, official state-dict parity."""
 
+import logging
+
 import keras
 import numpy as np
 import pytest
@@ -7,7 +9,7 @@ import torch
 from keras import ops
 
 import keras_mixer
-from keras_mixer.weights.repmlpnet_official import load_repmlpnet_state_dict
+from keras_mixer.weights import load_checkpoint_state
 
 from conftest import relative_error
 from torch_repmlpnet import TorchRepMLPNet
@@ -105,7 +107,7 @@ def test_official_state_dict_matches_pytorch(deploy):
         **SMALL, deploy=deploy, input_shape=(32, 48, 3), classes=5,
         classifier_activation=None, include_preprocessing=False,
     )
-    load_repmlpnet_state_dict(model, {f"module.{k}": v for k, v in state.items()})
+    load_checkpoint_state(model, {f"module.{k}": v for k, v in state.items()})
     assert _parity(model, reference) <= 1e-4
     if not deploy:
         assert _parity(keras_mixer.reparameterize(model), reference) <= 1e-4
@@ -121,16 +123,77 @@ def test_official_pth_file_loads_through_weights_argument(tmp_path):
     assert _parity(model, reference) <= 1e-4
 
 
+def _state(classes=5):
+    return {key: value.numpy() for key, value in _torch_reference(classes).state_dict().items()}
+
+
 def test_mismatched_state_dict_assigns_nothing():
-    state = {key: value.numpy() for key, value in _torch_reference(classes=5).state_dict().items()}
-    model = keras_mixer.RepMLPNet(**SMALL, input_shape=(32, 48, 3), classes=6)
+    state = _state()
+    model = keras_mixer.RepMLPNet(**SMALL, input_shape=(32, 48, 3), classes=5)
     before = [ops.convert_to_numpy(v).copy() for v in model.weights]
     state["extra.weight"] = np.zeros(3)
+    state["stages.1.0.ffn_block.ffn_fc2.bn.running_var"] = np.ones(7, "float32")
+    state["stages.0.0.ffn_block.ffn_fc1.conv.weight"] = np.ones((32, 8, 3, 3), "float32")  # not 1x1
     with pytest.raises(ValueError) as error:
-        load_repmlpnet_state_dict(model, state)
-    assert "head.weight: shape (5, 16) does not fit" in str(error.value)
-    assert "extra.weight: unexpected" in str(error.value)
+        load_checkpoint_state(model, state, "repmlpnet.pth")
+    message = str(error.value)
+    assert "'repmlpnet.pth'" in message and "extra.weight: found shape (3,)" in message
+    assert ("stages.1.0.ffn_block.ffn_fc2.bn.running_var (model weight "
+            "stage1_unit0_ffn/bn2/moving_variance): expected shape (16,), found (7,)") in message
+    assert "ffn_fc1.conv.weight (model weight stage0_unit0_ffn/fc1/kernel): expected shape (8, 32), " \
+           "found (32, 8, 3, 3)" in message
     assert all(np.array_equal(ops.convert_to_numpy(v), b) for v, b in zip(model.weights, before))
     deploy_model = keras_mixer.RepMLPNet(**SMALL, deploy=True, input_shape=(32, 48, 3), classes=5)
-    with pytest.raises(ValueError, match="fc3.bias: missing"):
-        load_repmlpnet_state_dict(deploy_model, {k: v for k, v in state.items() if k != "extra.weight"})
+    with pytest.raises(ValueError, match="fc3.bias: expected shape \\(2, 16\\).*missing"):
+        load_checkpoint_state(deploy_model, _state())
+
+
+def test_non_number_dtype_names_the_key(tmp_path):
+    state = {key: torch.from_numpy(value) for key, value in _state().items()}
+    state["head_norm.running_mean"] = state["head_norm.running_mean"].to(torch.complex64)
+    torch.save(state, tmp_path / "complex.pth")
+    model = keras_mixer.RepMLPNet(**SMALL, input_shape=(32, 48, 3), classes=5)
+    with pytest.raises(ValueError, match="'head_norm.running_mean': dtype complex64"):
+        keras_mixer.weights.load_weights(model, str(tmp_path / "complex.pth"))
+    with pytest.raises(ValueError, match="array 'head.bias': dtype <U1"):
+        load_checkpoint_state(model, {**_state(), "head.bias": np.full(5, "x")})
+
+
+def test_other_classes_keep_the_body_and_a_fresh_head(caplog):
+    state = _state(classes=5)
+    reference = keras_mixer.RepMLPNet(**SMALL, input_shape=(32, 48, 3), classes=5)
+    load_checkpoint_state(reference, state)
+    model = keras_mixer.RepMLPNet(**SMALL, input_shape=(32, 48, 3), classes=7)
+    fresh = ops.convert_to_numpy(model.get_layer("head").kernel).copy()
+    with caplog.at_level(logging.WARNING, logger="keras_mixer"):
+        load_checkpoint_state(model, state, "repmlpnet.pth")
+    assert "5 classes" in caplog.text and "head keeps its fresh initialisation" in caplog.text
+    for variable, loaded in zip(model.weights, reference.weights):
+        if not variable.path.startswith("head/"):
+            np.testing.assert_array_equal(ops.convert_to_numpy(variable), ops.convert_to_numpy(loaded))
+    np.testing.assert_array_equal(ops.convert_to_numpy(model.get_layer("head").kernel), fresh)
+
+
+def test_another_input_size_with_the_same_partitions_loads_unchanged():
+    reference = _torch_reference()
+    model = keras_mixer.RepMLPNet(
+        **SMALL, input_shape=(64, 96, 3), classes=5, classifier_activation=None,
+        include_preprocessing=False,
+    )
+    load_checkpoint_state(model, _state())
+    assert _parity(model, reference, shape=(2, 64, 96, 3)) <= 1e-4
+    other = keras_mixer.RepMLPNet(**{**SMALL, "partition_sizes": (2, 2)}, input_shape=(32, 48, 3))
+    with pytest.raises(ValueError, match="fc3.weight \\(model weight stage0_unit0_repmlp/fc3_kernel\\): "
+                                         "expected shape \\(2, 4, 4\\), found \\(2, 16, 16\\)"):
+        load_checkpoint_state(other, _state())
+
+
+def test_keras_weights_file_with_other_classes_keeps_the_body(tmp_path):
+    source = keras_mixer.RepMLPNet(**SMALL, input_shape=(32, 48, 3), classes=5)
+    load_checkpoint_state(source, _state())
+    path = str(tmp_path / "repmlpnet.weights.h5")
+    source.save_weights(path)
+    model = keras_mixer.RepMLPNet(**SMALL, input_shape=(64, 48, 3), classes=7, weights=path)
+    for variable, loaded in zip(model.weights, source.weights):
+        if not variable.path.startswith("head/"):
+            np.testing.assert_array_equal(ops.convert_to_numpy(variable), ops.convert_to_numpy(loaded))

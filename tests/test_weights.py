@@ -346,3 +346,76 @@ def test_convert_command_writes_loadable_weights(tmp_path, npz_path, monkeypatch
 
 def test_read_checkpoint_detects_formats(tmp_path, npz_path):
     assert read_checkpoint(npz_path)[0] == "npz"
+
+
+# --- converters: one module per layout, found automatically ---------------------------
+
+RENAMED = '''
+from keras_mixer.weights.converters.resmlp_deit import resmlp_rules
+from keras_mixer.weights.layouts import Layout
+
+LAYOUT = Layout("resmlp_renamed", "a ResMLP under other key names", "resmlp",
+                "blocks.0.tokens.weight", resmlp_rules("embed", "tokens", "mlp", "s1", "s2"))
+'''
+
+
+def _package(tmp_path, monkeypatch, name, files):
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "__init__.py").write_text("")
+    for module, text in files.items():
+        (folder / f"{module}.py").write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return __import__(name)
+
+
+def test_a_new_converter_module_is_discovered_and_loads_through_the_shared_path(tmp_path, monkeypatch):
+    from keras_mixer.weights import converters
+    from keras_mixer.weights.foreign import load_checkpoint_state
+    from test_parity import _deit_state
+
+    package = _package(tmp_path, monkeypatch, "extra_converters", {"resmlp_renamed": RENAMED})
+    (layout,) = converters.discover(package)
+    assert layout.name == "resmlp_renamed"
+    monkeypatch.setattr(converters, "LAYOUTS", converters.LAYOUTS + (layout,))
+    state = _deit_state(np.random.default_rng(0), TOKENS)
+    names = {"patch_embed.proj": "embed", ".attn.": ".tokens.", ".gamma_1": ".s1", ".gamma_2": ".s2"}
+    renamed = {}
+    for key, value in state.items():
+        for old, new in names.items():
+            key = key.replace(old, new)
+        renamed[key] = value
+    expected = load_checkpoint_state(small_resmlp(), state)
+    model = load_checkpoint_state(small_resmlp(classes=3), renamed)  # head tolerance too
+    for variable, loaded in zip(model.weights, expected.weights):
+        if not variable.path.startswith("head/"):
+            np.testing.assert_array_equal(np.array(variable), np.array(loaded))
+
+
+@pytest.mark.parametrize("package, text, message", [
+    ("no_layout", "LAYOUT = None", "has LAYOUT=None; expected a keras_mixer.weights.layouts.Layout named 'bad'"),
+    ("misnamed", RENAMED, "has LAYOUT=Layout\\(name='resmlp_renamed'.*named 'bad'"),
+])
+def test_a_converter_module_must_hold_one_layout_named_after_it(tmp_path, monkeypatch, package, text, message):
+    from keras_mixer.weights import converters
+
+    package = _package(tmp_path, monkeypatch, package, {"bad": text})
+    with pytest.raises(ValueError, match=message):
+        converters.discover(package)
+
+
+def test_every_converter_loads_a_registered_family_and_every_family_has_one():
+    from keras_mixer.weights.converters import LAYOUTS
+
+    families = {layout.family for layout in LAYOUTS}
+    assert families == set(registry.list_families())
+    assert len({layout.signature for layout in LAYOUTS}) == len(LAYOUTS)
+
+
+def test_two_converters_with_one_signature_are_refused(tmp_path, monkeypatch):
+    from keras_mixer.weights import converters
+
+    again = RENAMED.replace('"resmlp_renamed"', '"resmlp_again"')
+    package = _package(tmp_path, monkeypatch, "twice", {"resmlp_renamed": RENAMED, "resmlp_again": again})
+    with pytest.raises(ValueError, match="'resmlp_again' and 'resmlp_renamed' have the same signature key"):
+        converters.discover(package)

@@ -10,8 +10,8 @@ def add_parser(subparsers):
         "convert",
         help="convert an official or timm checkpoint to a Keras .weights.h5",
         description=(
-            "Reads SRC (an official Mixer .npz, an official ResMLP .pth, or a timm "
-            ".safetensors/.pth/.bin state dict), checks every "
+            "Reads SRC (an official Mixer .npz, an official ResMLP or RepMLPNet .pth, "
+            "or a timm .safetensors/.pth/.bin state dict), checks every "
             "weight against the model NAME built at the checkpoint's own image "
             "size and class count, and writes DST, a Keras .weights.h5 that "
             "`weights=DST` loads. Pickles are read without running code."
@@ -27,21 +27,28 @@ def add_parser(subparsers):
     return parser
 
 
-def checkpoint_geometry(layout, state, path):
-    """Returns `(input_shape, classes)` that a checkpoint was trained with."""
-    from keras_mixer.weights.layouts import TRANSFORMS
+def checkpoint_geometry(layout, state, path, image_size):
+    """Returns `(input_shape, classes)` that a checkpoint was trained with.
+
+    The input size is read from the token count and patch size where the
+    layout's weights depend on it (`Layout.grid`), else it is `image_size`.
+    """
+    from keras_mixer.weights.layouts import to_keras
     from keras_mixer.weights.resample import square_grid
 
     def keras_shape(keras_path):
         key, transform = layout.source_of(keras_path)
         if key not in state:
             raise ValueError(f"{path!r} has no {key!r}; cannot tell its geometry.")
-        return TRANSFORMS[transform][1](state[key]).shape
+        return to_keras(transform, state[key]).shape
 
-    token_bias = "fc2/bias" if layout.family == "mixer" else "linear/bias"
-    rows, cols = square_grid(keras_shape(f"block_0/token_mixing/{token_bias}")[0])
-    patch_size = keras_shape("stem/proj/kernel")[0]
-    return (rows * patch_size, cols * patch_size, 3), keras_shape("head/kernel")[-1]
+    classes = keras_shape("head/kernel")[-1]
+    if layout.grid is None:
+        return (image_size, image_size, 3), classes
+    tokens, patch = layout.grid
+    rows, cols = square_grid(keras_shape(tokens)[0])
+    patch_size = keras_shape(patch)[0]
+    return (rows * patch_size, cols * patch_size, 3), classes
 
 
 def run(args):
@@ -60,9 +67,9 @@ def run(args):
     variant = registry.model_info(args.model)
     name = variant.name
     layout, state = read_layout(args.source)
-    input_shape, classes = checkpoint_geometry(layout, state, args.source)
+    input_shape, classes = checkpoint_geometry(layout, state, args.source, variant.image_size)
     kwargs, gelu = {}, None
-    if variant.family.name == "mixer":
+    if variant.family.gelu_approximate is None:  # the family takes the checkpoint's form
         gelu = layout.gelu_approximate
         kwargs["gelu_approximate"] = gelu
     model = variant.build(input_shape=input_shape, classes=classes, **kwargs)

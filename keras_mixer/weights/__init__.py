@@ -6,7 +6,8 @@ preset folder (`keras_mixer.save_preset`), or
 the path of a Keras `.weights.h5`, an official Mixer `.npz`, an official
 ResMLP or RepMLPNet `.pth`, or a timm state dict (`.safetensors`, `.pth`,
 `.bin`). Which model a checkpoint goes into is read from the model's spec
-(`keras_mixer.models.ModelSpec`), never guessed from its layers.
+(`keras_mixer.spec.ModelSpec`), never guessed from its layers; each foreign
+layout is one converter module (`keras_mixer.weights.converters`).
 """
 
 import os
@@ -17,6 +18,7 @@ from keras_mixer.presets import is_preset_folder
 from keras_mixer.spec import spec_of
 
 from keras_mixer.weights.download import converted_weights
+from keras_mixer.weights.foreign import load_checkpoint_state
 from keras_mixer.weights.foreign import load_foreign_weights
 from keras_mixer.weights.foreign import read_layout
 from keras_mixer.weights.keras_file import check_keras_weights
@@ -25,7 +27,6 @@ from keras_mixer.weights.keras_file import load_keras_weights
 from keras_mixer.weights.keras_file import save_keras_weights
 from keras_mixer.weights.pth import load_state_dict
 from keras_mixer.weights.readers import detect_format
-from keras_mixer.weights.repmlpnet_official import load_repmlpnet_state_dict
 
 EXTENSIONS = (".weights.h5", ".npz", ".pth", ".pt", ".bin", ".safetensors")
 
@@ -118,14 +119,13 @@ def load_weights(model, weights):
         return load_keras_weights(model, converted_weights(preset))
     if _is_keras_file(path):
         return load_keras_weights(model, path)
-    if spec.family == "repmlpnet":
-        return load_repmlpnet_state_dict(model, load_state_dict(path))
     return load_foreign_weights(model, path)
 
 
 __all__ = [
     "check_keras_weights",
     "gelu_approximate_for",
+    "load_checkpoint_state",
     "load_foreign_weights",
     "load_keras_weights",
     "load_state_dict",

@@ -31,8 +31,11 @@ def role(key):
     return ("head",) if HEAD_KEY.match(key) else None
 
 
-def adapt_checkpoint(model, found, expected, path):
+def adapt_checkpoint(model, found, expected, path, errors=()):
     """Returns `{key: array}` to assign to `model`, or raises without assigning.
+
+    Only models with token-mixing weights (a patch "stem") are asked for
+    their patch grid, when one of those weights needs resampling.
 
     Args:
         model: the model, for its name and patch grid.
@@ -40,9 +43,9 @@ def adapt_checkpoint(model, found, expected, path):
             spelling as `expected`; `label` names the weight in messages.
         expected: `{key: shape}` of the model's weights.
         path: the checkpoint, for messages.
+        errors: mismatches found before (missing keys), reported first.
     """
-    grid = patch_grid(model)
-    adapted, errors, head = {}, [], []
+    adapted, errors, head = {}, list(errors), []
     for key, shape in expected.items():
         if key not in found:
             errors.append(f"{key}: expected shape {shape}, missing from the checkpoint")
@@ -53,7 +56,7 @@ def adapt_checkpoint(model, found, expected, path):
             adapted[key] = array
         elif kind and kind[0] == "token":
             try:
-                adapted[key] = resample_token_weight(array, kind[1], kind[2], shape, grid)
+                adapted[key] = resample_token_weight(array, kind[1], kind[2], shape, patch_grid(model))
             except ValueError as error:
                 errors.append(f"{label}: expected shape {shape}, found {array.shape} ({error})")
         elif kind == ("head",) and array.shape[:-1] == tuple(shape)[:-1]:
@@ -85,6 +88,6 @@ def adapt_checkpoint(model, found, expected, path):
     if resampled:
         logger.info(
             "%s: %d token-mixing weights resampled to the %dx%d patch grid.",
-            path, len(resampled), *grid,
+            path, len(resampled), *patch_grid(model),
         )
     return adapted

@@ -1,33 +1,104 @@
-"""Key maps from the official and timm checkpoint layouts to keras_mixer's weights.
+"""The converter protocol: a `Layout` says where each keras_mixer weight lives in a checkpoint.
 
-Each layout is detected by a key only it has, and maps every variable path of
-a keras_mixer model (`block_{i}/token_mixing/fc1/kernel`, ...) to the
-checkpoint key holding it and the transform that turns the stored array into
-the Keras layout: PyTorch `Linear` weights are `(out, in)` and Keras kernels
-`(in, out)`; PyTorch convolutions are OIHW, Keras HWIO; timm stores Affine
-parameters as `(1, 1, C)`.
+A converter is one module of `keras_mixer/weights/converters/` holding one
+`LAYOUT`: the model family it loads, the key only its checkpoints have, the
+GELU form they were trained with, and rules mapping every variable path of
+a keras_mixer model (`block_{i}/token_mixing/fc1/kernel`,
+`stage{s}_unit{u}_repmlp/fc3_kernel`, ...) to the checkpoint key holding it
+and the transform that turns the stored array into the Keras layout.
+PyTorch `Linear` weights are `(out, in)` and Keras kernels `(in, out)`;
+PyTorch convolutions are OIHW, Keras HWIO; timm stores Affine parameters as
+`(1, 1, C)`. The rule helpers below spell the usual layers.
+
+Example:
+
+>>> import numpy as np
+>>> from keras_mixer.weights.layouts import Layout, to_keras, torch_linear
+>>> layout = Layout("demo", "a demo layout", "resmlp", "blocks.0.fc.weight",
+...     (*torch_linear("block_{i}/fc", "blocks.{i}.fc"), *torch_linear("embed{e}", "embeds.{e-1}")))
+>>> layout.source_of("block_3/fc/kernel"), layout.source_of("embed2/bias")
+(('blocks.3.fc.weight', 'linear'), ('embeds.1.bias', 'same'))
+>>> to_keras("linear", np.zeros((5, 2))).shape
+(2, 5)
 """
 
 import dataclasses
+import functools
 import re
 
 import numpy as np
 
-from keras_mixer import registry
-from keras_mixer.spec import spec_of
+
+def _pointwise(array, shape=None):
+    """A 1x1 convolution `(out, in, 1, 1)` to a Dense kernel `(in, out)`."""
+    return array.reshape(array.shape[:2]).T
+
+
+def _grouped(array, shape):
+    """A grouped 1x1 convolution `(S*hw out, hw in, 1, 1)` to `(S, hw in, hw out)`."""
+    area = array.shape[1]
+    return array.reshape(array.shape[:2]).reshape(-1, area, area).transpose(0, 2, 1)
+
 
 TRANSFORMS = {
-    # name: (ndim the stored array must have, function to the Keras layout)
-    "same": (None, lambda array: array),
-    "linear": (2, lambda array: array.T),
-    "conv": (4, lambda array: array.transpose(2, 3, 1, 0)),
-    "flat": (None, lambda array: array.reshape(-1)),
+    # name: (ndim the stored array must have, function (array, model shape) to the Keras layout)
+    "same": (None, lambda array, shape: array),
+    "linear": (2, lambda array, shape: array.T),
+    "conv": (4, lambda array, shape: array.transpose(2, 3, 1, 0)),
+    "flat": (None, lambda array, shape: array.reshape(-1)),
+    "pointwise": (4, _pointwise),
+    "grouped": (4, _grouped),
+    # a depthwise convolution (S, 1, k, k) to (k, k, S)
+    "depthwise": (4, lambda array, shape: array.reshape(array.shape[0], *array.shape[2:])
+                  .transpose(1, 2, 0)),
+    # a flat per-set bias (S*hw,) to the model's (S, hw)
+    "sets": (1, lambda array, shape: array.reshape(shape)),
 }
+
+
+def to_keras(transform, array, shape=None):
+    """`array` (as stored) in the Keras layout, for a model weight of `shape` if known.
+
+    Raises a ValueError when the array's rank or size does not fit the transform.
+    """
+    array = np.asarray(array)
+    ndim = TRANSFORMS[transform][0]
+    if ndim is not None and array.ndim != ndim:
+        raise ValueError(f"transform {transform!r} expects rank {ndim}, found shape {array.shape}")
+    return TRANSFORMS[transform][1](array, shape)
+
+
+PLACEHOLDER = re.compile(r"\{(\w+)(-1)?\}")
+
+
+@functools.cache
+def _pattern(keras_path):
+    """A regex for a rule's Keras path: each `{name}` matches a number."""
+    parts = re.split(r"\{(\w+)\}", keras_path)
+    return re.compile("".join(
+        f"(?P<{part}>\\d+)" if index % 2 else re.escape(part) for index, part in enumerate(parts)
+    ) + "$")
 
 
 @dataclasses.dataclass(frozen=True)
 class Layout:
-    """One checkpoint layout: how to recognise it and where each weight lives."""
+    """One checkpoint layout: how to recognise it and where each weight lives.
+
+    Args:
+        name: the converter module's name (`"mixer_timm"`).
+        description: what the checkpoints are, for messages.
+        family: the registry family the checkpoints load into.
+        signature: a key only this layout's checkpoints have.
+        rules: `(keras path, checkpoint key, transform)` triples; `{name}` in a
+            Keras path matches a number, which `{name}` (or `{name-1}`) in the
+            key repeats; `transform` names an entry of `TRANSFORMS`.
+        gelu_approximate: the GELU form the checkpoints were trained with.
+        ignored: suffixes of checkpoint keys that hold no weight
+            (`.num_batches_tracked`).
+        grid: `(token-count weight, patch kernel)` Keras paths from which the
+            checkpoint's input size is read (`keras-mixer convert`), or None
+            when its weights do not depend on the input size.
+    """
 
     name: str
     description: str
@@ -35,174 +106,63 @@ class Layout:
     signature: str
     rules: tuple
     gelu_approximate: bool = False
+    ignored: tuple = ()
+    grid: tuple = None
 
     def source_of(self, path):
-        """Returns `(checkpoint key, transform name)` for a Keras variable path."""
-        block = re.match(r"block_(\d+)/(.*)$", path)
-        pattern, index = (f"block_{{i}}/{block.group(2)}", block.group(1)) if block else (path, None)
+        """Returns `(checkpoint key, transform name)` for a Keras variable path, or `(None, None)`."""
         for keras_path, source, transform in self.rules:
-            if keras_path == pattern:
-                return source.format(i=index), transform
+            match = _pattern(keras_path).match(path)
+            if match:
+                return PLACEHOLDER.sub(
+                    lambda field: str(int(match.group(field.group(1))) - bool(field.group(2))), source
+                ), transform
         return None, None
 
 
 def _pair(keras_layer, source, names, source_names, transforms, separator="."):
-    """Rules for the two weights of one layer (kernel/bias, gamma/beta, ...)."""
+    """Rules for the weights of one layer (kernel/bias, gamma/beta, ...)."""
     return tuple(
         (f"{keras_layer}/{name}", f"{source}{separator}{source_name}", transform)
         for name, source_name, transform in zip(names, source_names, transforms)
     )
 
 
-def _torch_linear(keras_layer, source, bias="same"):
-    return _pair(keras_layer, source, ("kernel", "bias"), ("weight", "bias"), ("linear", bias))
+def torch_linear(keras_layer, source, kernel="linear"):
+    """Rules for a PyTorch `Linear` (or 1x1 `Conv2d`, `kernel="pointwise"`) with a bias."""
+    return _pair(keras_layer, source, ("kernel", "bias"), ("weight", "bias"), (kernel, "same"))
 
 
-def _torch_stem(source):
-    return _pair("stem/proj", source, ("kernel", "bias"), ("weight", "bias"), ("conv", "same"))
+def torch_conv(keras_layer, source, bias=True):
+    """Rules for a PyTorch `Conv2d` (OIHW to HWIO), with or without a bias."""
+    rules = _pair(keras_layer, source, ("kernel", "bias"), ("weight", "bias"), ("conv", "same"))
+    return rules if bias else rules[:1]
 
 
-def _torch_layer_norm(keras_layer, source):
+def torch_layer_norm(keras_layer, source):
+    """Rules for a PyTorch `LayerNorm`."""
     return _pair(keras_layer, source, ("gamma", "beta"), ("weight", "bias"), ("same", "same"))
 
 
-def _affine(keras_layer, source):
+def torch_batch_norm(keras_layer, source):
+    """Rules for a PyTorch `BatchNorm2d` (its `num_batches_tracked` is no weight)."""
+    return _pair(keras_layer, source, ("gamma", "beta", "moving_mean", "moving_variance"),
+                 ("weight", "bias", "running_mean", "running_var"), ("same",) * 4)
+
+
+def affine(keras_layer, source):
+    """Rules for ResMLP's Affine, flattened from timm's `(1, 1, C)`."""
     return _pair(keras_layer, source, ("alpha", "beta"), ("alpha", "beta"), ("flat", "flat"))
 
 
-def _flax_dense(keras_layer, source, bias="same"):
-    return _pair(keras_layer, source, ("kernel", "bias"), ("kernel", "bias"), ("same", bias), "/")
+def flax_dense(keras_layer, source):
+    """Rules for a Flax `Dense` ('/'-joined names, kernels already `(in, out)`)."""
+    return _pair(keras_layer, source, ("kernel", "bias"), ("kernel", "bias"), ("same", "same"), "/")
 
 
-def _flax_norm(keras_layer, source):
+def flax_norm(keras_layer, source):
+    """Rules for a Flax `LayerNorm`."""
     return _pair(keras_layer, source, ("gamma", "beta"), ("scale", "bias"), ("same", "same"), "/")
-
-
-def _resmlp_rules(stem, token, channels, scale1, scale2):
-    block = "blocks.{i}"
-    return (
-        *_torch_stem(stem),
-        *_affine("block_{i}/norm1", f"{block}.norm1"),
-        *_torch_linear("block_{i}/token_mixing/linear", f"{block}.{token}"),
-        *_affine("block_{i}/norm2", f"{block}.norm2"),
-        *_torch_linear("block_{i}/channel_mixing/fc1", f"{block}.{channels}.fc1"),
-        *_torch_linear("block_{i}/channel_mixing/fc2", f"{block}.{channels}.fc2"),
-        ("block_{i}/layer_scale1/alpha", f"{block}.{scale1}", "flat"),
-        ("block_{i}/layer_scale2/alpha", f"{block}.{scale2}", "flat"),
-        *_affine("norm", "norm"),
-        *_torch_linear("head", "head"),
-    )
-
-
-LAYOUTS = (
-    Layout(
-        "mixer_flax",
-        "official MLP-Mixer (Flax .npz, google-research/vision_transformer)",
-        "mixer",
-        "stem/kernel",
-        (
-            *_flax_dense("stem/proj", "stem"),
-            *_flax_norm("block_{i}/norm1", "MixerBlock_{i}/LayerNorm_0"),
-            *_flax_dense("block_{i}/token_mixing/fc1", "MixerBlock_{i}/token_mixing/Dense_0"),
-            *_flax_dense("block_{i}/token_mixing/fc2", "MixerBlock_{i}/token_mixing/Dense_1"),
-            *_flax_norm("block_{i}/norm2", "MixerBlock_{i}/LayerNorm_1"),
-            *_flax_dense("block_{i}/channel_mixing/fc1", "MixerBlock_{i}/channel_mixing/Dense_0"),
-            *_flax_dense("block_{i}/channel_mixing/fc2", "MixerBlock_{i}/channel_mixing/Dense_1"),
-            *_flax_norm("norm", "pre_head_layer_norm"),
-            *_flax_dense("head", "head"),
-        ),
-        gelu_approximate=True,
-    ),
-    Layout(
-        "mixer_timm",
-        "timm MLP-Mixer state dict (mixer_*)",
-        "mixer",
-        "blocks.0.mlp_tokens.fc1.weight",
-        (
-            *_torch_stem("stem.proj"),
-            *_torch_layer_norm("block_{i}/norm1", "blocks.{i}.norm1"),
-            *_torch_linear("block_{i}/token_mixing/fc1", "blocks.{i}.mlp_tokens.fc1"),
-            *_torch_linear("block_{i}/token_mixing/fc2", "blocks.{i}.mlp_tokens.fc2"),
-            *_torch_layer_norm("block_{i}/norm2", "blocks.{i}.norm2"),
-            *_torch_linear("block_{i}/channel_mixing/fc1", "blocks.{i}.mlp_channels.fc1"),
-            *_torch_linear("block_{i}/channel_mixing/fc2", "blocks.{i}.mlp_channels.fc2"),
-            *_torch_layer_norm("norm", "norm"),
-            *_torch_linear("head", "head"),
-        ),
-    ),
-    Layout(
-        "resmlp_deit",
-        "official ResMLP state dict (facebookresearch/deit)",
-        "resmlp",
-        "blocks.0.attn.weight",
-        _resmlp_rules("patch_embed.proj", "attn", "mlp", "gamma_1", "gamma_2"),
-    ),
-    Layout(
-        "resmlp_timm",
-        "timm ResMLP state dict (resmlp_*)",
-        "resmlp",
-        "blocks.0.linear_tokens.weight",
-        _resmlp_rules("stem.proj", "linear_tokens", "mlp_channels", "ls1", "ls2"),
-    ),
-)
-
-def detect_layout(state, path):
-    """Returns the `Layout` whose signature key `state` holds, or raises."""
-    for layout in LAYOUTS:
-        if layout.signature in state:
-            return layout
-    sample = ", ".join(sorted(state)[:6])
-    raise ValueError(
-        f"Checkpoint {path!r} has none of the known layouts (official Flax "
-        f"MLP-Mixer .npz, official deit ResMLP, timm mixer_*/resmlp_*); its keys "
-        f"begin: {sample}."
-    )
-
-
-def map_checkpoint(layout, state, model, path):
-    """Returns `{variable path: (label, array in Keras layout)}` for `model`.
-
-    `state` maps keys to arrays or to unread arrays with `shape`, `ndim` and
-    `dtype` (`npz_file.NpyMember`); keys are checked before any is read.
-    Raises a ValueError naming every key the model needs and the checkpoint
-    lacks, and every checkpoint key the model has no place for (a head is
-    dropped silently when the model has none).
-    """
-    family = spec_of(model, "loading a checkpoint").family
-    if family != layout.family:
-        raise ValueError(
-            f"Checkpoint {path!r} is a {registry.family_info(layout.family).title} checkpoint "
-            f"({layout.description}); model {model.name!r} is a "
-            f"{registry.family_info(family).title}. Nothing was loaded."
-        )
-    sources, errors, used = {}, [], set()
-    for variable in model.weights:
-        key, transform = layout.source_of(variable.path)
-        if key is None or key not in state:
-            errors.append(
-                f"{key or variable.path}: expected shape {tuple(variable.shape)} "
-                f"(model weight {variable.path}), missing from the checkpoint"
-            )
-            continue
-        used.add(key)
-        label = f"{key} (model weight {variable.path})"
-        ndim = TRANSFORMS[transform][0]
-        if ndim is not None and state[key].ndim != ndim:
-            errors.append(f"{label}: expected shape {tuple(variable.shape)}, found {state[key].shape}")
-            continue
-        sources[variable.path] = (label, key, transform)
-    head_keys = {layout.source_of(name)[0] for name in ("head/kernel", "head/bias")}
-    for key in sorted(set(state) - used - head_keys):
-        errors.append(f"{key}: found shape {np.shape(state[key])}, which model {model.name!r} has no place for")
-    if errors:
-        raise ValueError(
-            f"Checkpoint {path!r} ({layout.description}) does not match model "
-            f"{model.name!r}: {describe(errors)}. Nothing was loaded."
-        )
-    return {
-        name: (label, TRANSFORMS[transform][1](np.asarray(state[key])))
-        for name, (label, key, transform) in sources.items()
-    }
 
 
 def describe(mismatches, limit=5):
