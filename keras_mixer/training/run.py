@@ -9,6 +9,8 @@ import os
 import keras
 
 from keras_mixer import registry
+from keras_mixer.arguments import one_of
+from keras_mixer.arguments import positive_float
 from keras_mixer.arguments import positive_int
 from keras_mixer.staging import staged
 from keras_mixer.training.backup import ResumableBackup
@@ -16,6 +18,8 @@ from keras_mixer.training.callbacks import make_callbacks
 from keras_mixer.training.clipping import clip_across_replicas
 from keras_mixer.training.data import load_image_data
 from keras_mixer.training.data import make_pipeline
+from keras_mixer.training.distillation import DISTILLATION_TYPES
+from keras_mixer.training.distillation import Distillation
 from keras_mixer.training.distribution import get_distribution
 from keras_mixer.training.multi_worker import patch_model_for_multi_worker
 from keras_mixer.training.recipes import get_recipe
@@ -90,6 +94,8 @@ def train(
     data_dir=None,
     download=False,
     teacher=None,
+    distillation_type="hard",
+    distillation_tau=1.0,
     export=None,
     verbose="auto",
     recipe_overrides=None,
@@ -106,7 +112,9 @@ def train(
         image_size: side of the square model input; default by model.
         seed: seeds weights, data order and augmentation.
         data_dir, download: for TFDS (nothing is downloaded unless asked).
-        teacher: path of a `.keras` classifier for hard distillation.
+        teacher: path of a `.keras` classifier to distil from (`Distillation`).
+        distillation_type, distillation_tau: "hard" or "soft", and the
+            temperature of "soft" (DeiT's defaults: "hard", 1.0).
         export: folder for a TF Serving SavedModel of the trained model.
         recipe_overrides: dict of `Recipe` fields to change.
 
@@ -123,6 +131,8 @@ def train(
     distribution.check_batch_size(batch_size)
     check_model_name(model)
     image_size = image_size or default_image_size(model)
+    one_of("distillation_type", distillation_type, DISTILLATION_TYPES)
+    positive_float("distillation_tau", distillation_tau)
     if teacher is not None and not os.path.isfile(teacher):
         raise FileNotFoundError(f"Teacher model {teacher!r} does not exist; expected a .keras file.")
 
@@ -140,9 +150,8 @@ def train(
         keras.utils.set_random_seed(seed)
         network = build_model(model, image_size, images.num_classes, recipe.drop_path_rate)
         if teacher is not None:
-            from keras_mixer.training.distillation import HardDistillation
-
-            network = HardDistillation(network, keras.saving.load_model(teacher))
+            network = Distillation(network, keras.saving.load_model(teacher),
+                                   distillation_type=distillation_type, tau=distillation_tau)
         compile_model(network, recipe, steps, epochs, batch_size)
         if not network.built:  # the distillation wrapper is built by its first call
             network.build((None, image_size, image_size, 3))

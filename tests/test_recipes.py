@@ -1,0 +1,84 @@
+"""DeiT's recipe in full: soft distillation, weight EMA, repeated augmentation,
+the fine-tuning recipe, and keras-cv's augmentation as an option."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_mixer import training
+from keras_mixer.training.distillation import HardDistillation
+
+
+def _softmax(logits):
+    shifted = np.exp(logits - logits.max(-1, keepdims=True))
+    return shifted / shifted.sum(-1, keepdims=True)
+
+
+def _log_softmax(logits):
+    return np.log(_softmax(logits))
+
+
+def _classifier(seed, classes=3):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten(),
+                             keras.layers.Dense(classes, activation="softmax")])
+
+
+# Distillation ------------------------------------------------------------------
+
+@pytest.mark.parametrize("tau", [1.0, 3.0])
+def test_soft_distillation_is_deits_kl_with_its_reduction(tau):
+    """DeiT (losses.py): kl_div(log_softmax(s / T), log_softmax(t / T), sum,
+    log_target) * T^2 / numel, computed here from the logits; the wrapper only
+    sees softmax outputs and must give the same number."""
+    student, teacher = _classifier(1, classes=5), _classifier(2, classes=5)
+    model = training.Distillation(student, teacher, distillation_weight=0.3,
+                                  distillation_type="soft", tau=tau)
+    model.compile("sgd", keras.losses.CategoricalCrossentropy())
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 4, 4, 3)).astype("float32")
+    y = np.eye(5, dtype="float32")[rng.integers(0, 5, 6)]
+    student_logits = rng.normal(size=(6, 5)) * 3
+    dense = teacher.layers[-1]  # the teacher's logits, before its softmax
+    teacher_logits = (x.reshape(6, -1) @ keras.ops.convert_to_numpy(dense.kernel)
+                      + keras.ops.convert_to_numpy(dense.bias))
+    log_s, log_t = _log_softmax(student_logits / tau), _log_softmax(teacher_logits / tau)
+    deit = np.sum(np.exp(log_t) * (log_t - log_s)) * tau**2 / log_s.size
+    predictions = keras.ops.convert_to_tensor(_softmax(student_logits).astype("float32"))
+    cross_entropy = np.mean(-np.sum(y * np.log(_softmax(student_logits)), axis=-1))
+    loss = model.compute_loss(x, y, predictions, training=True)
+    assert float(loss) == pytest.approx(0.7 * cross_entropy + 0.3 * deit, rel=1e-4)
+    assert float(model.distillation_loss(x, predictions)) == pytest.approx(deit, rel=1e-4)
+
+
+def test_distillation_types_train_and_reload_and_the_old_name_loads(tmp_path):
+    x = np.random.default_rng(0).normal(size=(8, 4, 4, 3)).astype("float32")
+    y = np.eye(3, dtype="float32")[np.arange(8) % 3]
+    for cls, kwargs in ((training.Distillation, {"distillation_type": "soft", "tau": 2.0}),
+                        (HardDistillation, {})):
+        model = cls(_classifier(1), _classifier(2), **kwargs)
+        model.compile("adam", "categorical_crossentropy")
+        model.fit(x, y, epochs=1, verbose=0)
+        path = str(tmp_path / f"{cls.__name__}.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+        assert type(loaded) is cls
+        assert (loaded.distillation_type, loaded.tau) == (model.distillation_type, model.tau)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)),
+                                   keras.ops.convert_to_numpy(model(x)), rtol=1e-5, atol=1e-6)
+    # A config written before the soft variant existed loads as hard distillation.
+    old = {key: value for key, value in model.get_config().items()
+           if key not in ("distillation_type", "tau")}
+    assert HardDistillation.from_config(old).distillation_type == "hard"
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"distillation_type": "none"}, "distillation_type='none'"), ({"tau": 0.0}, "tau=0.0")],
+)
+def test_distillation_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        training.Distillation(_classifier(0), _classifier(1), **kwargs)
+    with pytest.raises(ValueError, match=message.replace("tau", "distillation_tau")):
+        training.train(epochs=1, output_dir="unused", **{
+            {"tau": "distillation_tau"}.get(key, key): value for key, value in kwargs.items()})
