@@ -82,3 +82,42 @@ def test_distillation_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("tau", "distillation_tau")):
         training.train(epochs=1, output_dir="unused", **{
             {"tau": "distillation_tau"}.get(key, key): value for key, value in kwargs.items()})
+
+
+# Weight EMA ----------------------------------------------------------------------
+
+def _dense_model(seed):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+
+
+def test_weight_ema_is_what_fit_leaves_and_round_trips():
+    """With the recipe's `ema_momentum`, `fit` ends with the moving average of
+    the weights after each step (Keras starts it at the first step's weights)."""
+    recipe = training.get_recipe("digits", ema_momentum=0.5, warmup_epochs=0,
+                                 learning_rate=0.5, reference_batch_size=2)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 3)).astype("float32")
+    y = np.eye(2, dtype="float32")[[0, 1, 1, 0, 1, 0, 0, 1]]
+    averaged, plain = _dense_model(0), _dense_model(0)
+    averaged.compile(recipe.make_optimizer(4, 1, 2), "categorical_crossentropy")
+    plain.compile(training.get_recipe("digits", warmup_epochs=0, learning_rate=0.5,
+                                      reference_batch_size=2).make_optimizer(4, 1, 2),
+                  "categorical_crossentropy")
+    averaged.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0)
+    expected = None
+    for start in range(0, 8, 2):
+        plain.train_on_batch(x[start:start + 2], y[start:start + 2])
+        weights = [keras.ops.convert_to_numpy(w) for w in plain.trainable_weights]
+        expected = weights if expected is None else [
+            0.5 * old + 0.5 * new for old, new in zip(expected, weights)]
+    for weight, value, last in zip(averaged.trainable_weights, expected, weights):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(weight), value, rtol=1e-5, atol=1e-6)
+        assert not np.allclose(value, last)
+    deit = training.get_recipe("deit").make_optimizer(10, 2, 64)
+    assert (deit.use_ema, deit.ema_momentum) == (True, 0.99996)
+    restored = type(deit).from_config(deit.get_config())
+    assert (restored.use_ema, restored.ema_momentum) == (True, 0.99996)
+    assert training.get_recipe("mixer").make_optimizer(10, 2, 64).use_ema is False
+    with pytest.raises(ValueError, match="ema_momentum=1.5"):
+        training.get_recipe("deit", ema_momentum=1.5)
