@@ -121,3 +121,45 @@ def test_weight_ema_is_what_fit_leaves_and_round_trips():
     assert training.get_recipe("mixer").make_optimizer(10, 2, 64).use_ema is False
     with pytest.raises(ValueError, match="ema_momentum=1.5"):
         training.get_recipe("deit", ema_momentum=1.5)
+
+
+# Repeated augmentation -------------------------------------------------------------
+
+def _batches(dataset, count):
+    return [tuple(np.asarray(part) for part in batch) for batch in dataset.take(count)]
+
+
+def test_repeated_augmentation_repeats_each_image_and_keeps_the_epoch():
+    images = training.load_image_data("digits", (8, 8))
+    recipe = training.get_recipe("digits", repeated_augmentation=3)
+    full = training.make_pipeline(images.train, (8, 8), 300, 10, training=True,
+                                  recipe=recipe, epochs=2)
+    tail = training.make_pipeline(images.train, (8, 8), 300, 10, training=True,
+                                  recipe=recipe, epochs=2, start_epoch=1)
+    batches = _batches(full, 9)
+    assert len(batches) == 8  # 1437 // 300 = 4 whole batches per epoch, as without repeats
+    x = np.concatenate([batch[0] for batch in batches[:4]])
+    labels = np.concatenate([batch[1] for batch in batches[:4]]).argmax(-1)
+    triples = x.reshape(-1, 3, *x.shape[1:])
+    np.testing.assert_array_equal(triples[:, 0], triples[:, 1])
+    np.testing.assert_array_equal(triples[:, 0], triples[:, 2])
+    assert (labels.reshape(-1, 3) == labels[::3, None]).all()
+    assert len({image.tobytes() for image in triples[:, 0]}) == 400  # 400 distinct images
+    for expected, actual in zip(batches[4:], _batches(tail, 4)):  # resumes bit-exactly
+        np.testing.assert_array_equal(expected[0], actual[0])
+    with pytest.raises(ValueError, match="repeated_augmentation=0"):
+        training.get_recipe("deit", repeated_augmentation=0)
+
+
+@pytest.mark.skipif(
+    keras.config.backend() != "tensorflow",
+    reason="inside tf.data Keras computes the augmentation with TensorFlow on every backend",
+)
+def test_each_repeated_copy_gets_its_own_augmentation():
+    images = training.load_image_data("digits", (8, 8))
+    recipe = training.get_recipe("digits", repeated_augmentation=3, random_erasing=1.0)
+    x, _ = _batches(training.make_pipeline(images.train, (8, 8), 30, 10, training=True,
+                                           recipe=recipe, seed=3), 1)[0]
+    triples = x.reshape(10, 3, -1)
+    assert not np.array_equal(triples[:, 0], triples[:, 1])
+    assert not np.array_equal(triples[:, 1], triples[:, 2])

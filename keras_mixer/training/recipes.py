@@ -17,6 +17,7 @@ import dataclasses
 
 import keras
 
+from keras_mixer.arguments import positive_int
 from keras_mixer.arguments import probability
 from keras_mixer.training.optimizers import AdamW
 from keras_mixer.training.optimizers import Lamb
@@ -57,6 +58,10 @@ class Recipe:
     # Exponential moving average of the weights (the optimizer's `use_ema`):
     # `fit` ends with the averaged weights. None: off.
     ema_momentum: float | None = None
+    # Repeated augmentation (DeiT's RASampler): each image of an epoch comes
+    # this many times in a row, each copy augmented on its own, and the epoch
+    # keeps its length (so it holds 1/repeats of the images). 1: off.
+    repeated_augmentation: int = 1
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -65,6 +70,7 @@ class Recipe:
             )
         if self.ema_momentum is not None:
             probability("ema_momentum", self.ema_momentum)
+        positive_int("repeated_augmentation", self.repeated_augmentation)
 
     def scaled_learning_rate(self, batch_size):
         return self.learning_rate * batch_size / self.reference_batch_size
@@ -150,6 +156,7 @@ RECIPES = {
         random_erasing=0.25,
         drop_path_rate=0.1,
         ema_momentum=0.99996,
+        repeated_augmentation=3,
     ),
     "digits": Recipe(
         name="digits",
