@@ -1,6 +1,8 @@
 """DeiT's recipe in full: soft distillation, weight EMA, repeated augmentation,
 the fine-tuning recipe, and keras-cv's augmentation as an option."""
 
+import importlib.util
+
 import keras
 import numpy as np
 import pytest
@@ -163,3 +165,49 @@ def test_each_repeated_copy_gets_its_own_augmentation():
     triples = x.reshape(10, 3, -1)
     assert not np.array_equal(triples[:, 0], triples[:, 1])
     assert not np.array_equal(triples[:, 1], triples[:, 2])
+
+
+# keras-cv augmentation (optional) ------------------------------------------------------
+
+# Found, not imported, at collection: keras-cv imports TensorFlow (seconds).
+KERAS_CV = importlib.util.find_spec("keras_cv") is not None
+
+
+@pytest.mark.skipif(not KERAS_CV, reason="keras-cv is not installed: pip install "
+                    "'keras-mixer[keras-cv]' (the Makefile's test install has it)")
+@pytest.mark.skipif(
+    keras.config.backend() != "tensorflow",
+    reason="keras-cv's layers compute with TensorFlow inside tf.data on every backend "
+           "(one epoch of fit on JAX and torch was checked by hand: 27 s and 20 s more CI)",
+)
+def test_one_epoch_of_fit_with_keras_cv_augmentation():
+    """keras-cv's RandAugment, MixUp and CutMix (with Keras core's random
+    erasing) in the tf.data pipeline, feeding `fit` on the current backend."""
+    import keras_cv
+
+    import keras_mixer
+
+    recipe = training.get_recipe("deit", augmentation="keras_cv", repeated_augmentation=1)
+    image_layers, mixing_layers = recipe.make_augmentation(seed=0)
+    assert [type(layer) for layer in image_layers[:1] + mixing_layers] == [
+        keras_cv.layers.RandAugment, keras_cv.layers.MixUp, keras_cv.layers.CutMix]
+    images = training.load_image_data("digits", (8, 8))
+    stream = training.make_pipeline(images.train, (8, 8), 64, 10, training=True,
+                                    recipe=recipe, seed=1)
+    x, y = _batches(stream, 1)[0]
+    assert x.shape == (64, 8, 8, 3) and np.isfinite(x).all()
+    np.testing.assert_allclose(y.sum(-1), 1.0, rtol=1e-5)
+    assert (y.max(-1) < 1.0).any()  # mixed labels
+    model = keras_mixer.ResMLP(patch_size=4, embed_dim=8, depth=1, input_shape=(8, 8, 3),
+                               classes=10)
+    training.compile_model(model, recipe, steps_per_epoch=4, epochs=1, batch_size=64)
+    history = model.fit(stream, epochs=1, steps_per_epoch=4, shuffle=False, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+
+
+def test_keras_cv_augmentation_is_checked():
+    with pytest.raises(ValueError, match="augmentation='albumentations'"):
+        training.get_recipe("deit", augmentation="albumentations")
+    if not KERAS_CV:
+        with pytest.raises(ImportError, match=r"pip install 'keras-mixer\[keras-cv\]'"):
+            training.get_recipe("deit", augmentation="keras_cv").make_augmentation()

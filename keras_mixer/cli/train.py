@@ -8,6 +8,7 @@ from keras_mixer.registry import list_models
 
 
 def add_parser(subparsers):
+    from keras_mixer.training.augmentation import AUGMENTATIONS
     from keras_mixer.training.distillation import DISTILLATION_TYPES
     from keras_mixer.training.distribution import STRATEGIES
     from keras_mixer.training.recipes import RECIPES
@@ -34,6 +35,9 @@ def add_parser(subparsers):
     parser.add_argument("--recipe", choices=sorted(RECIPES),
                         help="training recipe (default: by model: digits, deit or mixer)")
     parser.add_argument("--drop-path-rate", type=float, help="override the recipe's stochastic depth")
+    parser.add_argument("--augmentation", choices=AUGMENTATIONS,
+                        help="library of RandAugment/MixUp/CutMix (default keras: Keras core; "
+                             "keras_cv needs pip install 'keras-mixer[keras-cv]')")
     parser.add_argument("--teacher", help="a .keras classifier to distil from (DeiT distillation)")
     parser.add_argument("--distillation-type", choices=DISTILLATION_TYPES, default="hard",
                         help="with --teacher: DeiT's hard (teacher's class) or soft (KL) "
@@ -58,6 +62,8 @@ def run(args):
     overrides = {}
     if args.drop_path_rate is not None:
         overrides["drop_path_rate"] = args.drop_path_rate
+    if args.augmentation is not None:
+        overrides["augmentation"] = args.augmentation
     result = train(
         args.model,
         args.data,

@@ -17,8 +17,11 @@ import dataclasses
 
 import keras
 
+from keras_mixer.arguments import one_of
 from keras_mixer.arguments import positive_int
 from keras_mixer.arguments import probability
+from keras_mixer.training.augmentation import AUGMENTATIONS
+from keras_mixer.training.augmentation import make_augmentation
 from keras_mixer.training.optimizers import AdamW
 from keras_mixer.training.optimizers import Lamb
 from keras_mixer.training.schedules import WarmupDecay
@@ -62,6 +65,8 @@ class Recipe:
     # this many times in a row, each copy augmented on its own, and the epoch
     # keeps its length (so it holds 1/repeats of the images). 1: off.
     repeated_augmentation: int = 1
+    # The library of RandAugment, MixUp and CutMix: "keras" (core) or "keras_cv".
+    augmentation: str = "keras"
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -71,6 +76,7 @@ class Recipe:
         if self.ema_momentum is not None:
             probability("ema_momentum", self.ema_momentum)
         positive_int("repeated_augmentation", self.repeated_augmentation)
+        one_of("augmentation", self.augmentation, AUGMENTATIONS)
 
     def scaled_learning_rate(self, batch_size):
         return self.learning_rate * batch_size / self.reference_batch_size
@@ -103,27 +109,8 @@ class Recipe:
         return keras.losses.CategoricalCrossentropy(label_smoothing=self.label_smoothing)
 
     def make_augmentation(self, seed=None):
-        """`(image_layers, mixing_layers)`: per-image layers, then batch mixers.
-
-        Per-image layers take 0-255 images; the mixers (MixUp, CutMix, applied
-        one or the other at random as in DeiT) take `{"images", "labels"}`.
-        """
-        image_layers = []
-        if self.rand_augment:
-            num_ops, factor = self.rand_augment
-            image_layers.append(
-                keras.layers.RandAugment(num_ops=num_ops, factor=factor, seed=seed)
-            )
-        if self.random_erasing:
-            image_layers.append(
-                keras.layers.RandomErasing(factor=self.random_erasing, seed=seed)
-            )
-        mixing_layers = []
-        if self.mixup_alpha:
-            mixing_layers.append(keras.layers.MixUp(alpha=self.mixup_alpha, seed=seed))
-        if self.cutmix_factor:
-            mixing_layers.append(keras.layers.CutMix(factor=self.cutmix_factor, seed=seed))
-        return image_layers, mixing_layers
+        """`(image_layers, mixing_layers)`: see `augmentation.make_augmentation`."""
+        return make_augmentation(self, seed)
 
 
 RECIPES = {

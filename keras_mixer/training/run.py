@@ -13,6 +13,7 @@ from keras_mixer.arguments import one_of
 from keras_mixer.arguments import positive_float
 from keras_mixer.arguments import positive_int
 from keras_mixer.staging import staged
+from keras_mixer.training.augmentation import keras_cv_layers
 from keras_mixer.training.backup import ResumableBackup
 from keras_mixer.training.callbacks import make_callbacks
 from keras_mixer.training.clipping import clip_across_replicas
@@ -133,6 +134,8 @@ def train(
     image_size = image_size or default_image_size(model)
     one_of("distillation_type", distillation_type, DISTILLATION_TYPES)
     positive_float("distillation_tau", distillation_tau)
+    if recipe.augmentation == "keras_cv":
+        keras_cv_layers()  # an ImportError now rather than after loading the data
     if teacher is not None and not os.path.isfile(teacher):
         raise FileNotFoundError(f"Teacher model {teacher!r} does not exist; expected a .keras file.")
 
