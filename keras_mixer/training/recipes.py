@@ -10,6 +10,14 @@
   RandAugment, MixUp 0.8, CutMix 1.0, random erasing 0.25, stochastic
   depth 0.1; DeiT's model EMA (decay 0.99996) and repeated augmentation
   (3 copies of each image per epoch) from facebookresearch/deit main.py.
+- "finetune": fine-tuning a pretrained model, possibly at another
+  resolution, on a small data set: AdamW at 1e-5 for a batch of 512, 20
+  epochs (5 of warm-up) with cosine decay, weight decay 0.1, label smoothing
+  0.1, RandAugment, MixUp 0.8 / CutMix 1.0, no random erasing, no repeated
+  augmentation, as in DeiT III's fine-tuning commands (facebookresearch/deit
+  README_revenge.md: learning rate 1e-5 unscaled on 8 GPUs x 64 images);
+  DeiT's own 224 -> 384 fine-tune (README_deit.md) is as short and gentle:
+  30 epochs at 5e-6 for a batch of 512.
 - "digits": the small-data recipe the CLI uses for scikit-learn's digits.
 """
 
@@ -144,6 +152,23 @@ RECIPES = {
         drop_path_rate=0.1,
         ema_momentum=0.99996,
         repeated_augmentation=3,
+    ),
+    "finetune": Recipe(
+        name="finetune",
+        optimizer="adamw",
+        learning_rate=1e-5,
+        reference_batch_size=512,
+        weight_decay=0.1,
+        global_clipnorm=None,
+        warmup_epochs=5,
+        decay="cosine",
+        epochs=20,
+        batch_size=512,
+        label_smoothing=0.1,
+        rand_augment=(2, 0.9),
+        mixup_alpha=0.8,
+        cutmix_factor=1.0,
+        drop_path_rate=0.1,
     ),
     "digits": Recipe(
         name="digits",
