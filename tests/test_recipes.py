@@ -242,3 +242,26 @@ def test_finetune_example_gives_the_documented_accuracies():
     spec.loader.exec_module(example)
     results = list(example.run().values())
     np.testing.assert_allclose(results, [0.931, 0.189, 0.919, 0.431], atol=0.03)
+
+
+@pytest.mark.skipif(
+    keras.config.backend() != "tensorflow",
+    reason="train() only passes weights= to the builder, whose loading at another size "
+           "tests/test_resolution.py checks on every backend",
+)
+def test_train_starts_from_weights_saved_at_another_size(tmp_path):
+    """`train(weights=...)` (CLI `--weights`): a `.weights.h5` of 8x8 training
+    starts a 16x16 fine-tuning run."""
+    keras.utils.set_random_seed(5)  # train() builds with seed 0: other initial weights
+    pretrained = training.build_model("resmlp_digits", 8, 10)
+    pretrained.save_weights(str(tmp_path / "digits8.weights.h5"))
+    no_augmentation = {"rand_augment": None, "mixup_alpha": 0.0, "cutmix_factor": 0.0}
+    result = training.train(epochs=1, batch_size=512, image_size=16, recipe="finetune",
+                            weights=str(tmp_path / "digits8.weights.h5"),
+                            recipe_overrides=no_augmentation,
+                            output_dir=str(tmp_path / "run"), verbose=0)
+    assert result.model.input_shape == (None, 16, 16, 3)
+    before = {w.path: keras.ops.convert_to_numpy(w) for w in pretrained.weights}
+    stem = [w for w in result.model.weights if w.path in before and "kernel" in w.path][0]
+    # Two steps at the warm-up's start barely move it (learning rate <= 5e-6).
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(stem), before[stem.path], atol=1e-4)

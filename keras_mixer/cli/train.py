@@ -34,6 +34,8 @@ def add_parser(subparsers):
                         help="distribution (default auto; multiworker reads TF_CONFIG)")
     parser.add_argument("--recipe", choices=sorted(RECIPES),
                         help="training recipe (default: by model: digits, deit or mixer)")
+    parser.add_argument("--weights", help="start from these weights: a preset tag or a checkpoint "
+                                          "file such as a .weights.h5 (fine-tuning: --recipe finetune)")
     parser.add_argument("--drop-path-rate", type=float, help="override the recipe's stochastic depth")
     parser.add_argument("--augmentation", choices=AUGMENTATIONS,
                         help="library of RandAugment/MixUp/CutMix (default keras: Keras core; "
@@ -76,6 +78,7 @@ def run(args):
         seed=args.seed,
         data_dir=args.data_dir,
         download=args.download,
+        weights=args.weights,
         teacher=args.teacher,
         distillation_type=args.distillation_type,
         distillation_tau=args.distillation_tau,

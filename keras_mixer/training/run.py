@@ -48,12 +48,15 @@ def check_model_name(model_name):
     registry.model_info(model_name)
 
 
-def build_model(model_name, image_size, classes, drop_path_rate=0.0):
-    """Builds a registered variant (e.g. "resmlp_digits", "resmlp12") for training."""
+def build_model(model_name, image_size, classes, drop_path_rate=0.0, weights=None):
+    """Builds a registered variant (e.g. "resmlp_digits", "resmlp12") for training;
+    `weights` (a preset tag or a file, as the builders take it) starts it from
+    a checkpoint, resampled when trained at another size."""
     return registry.model_info(model_name).build(
         input_shape=(image_size, image_size, 3),
         classes=classes,
         drop_path_rate=drop_path_rate,
+        weights=weights,
     )
 
 
@@ -94,6 +97,7 @@ def train(
     seed=0,
     data_dir=None,
     download=False,
+    weights=None,
     teacher=None,
     distillation_type="hard",
     distillation_tau=1.0,
@@ -113,6 +117,9 @@ def train(
         image_size: side of the square model input; default by model.
         seed: seeds weights, data order and augmentation.
         data_dir, download: for TFDS (nothing is downloaded unless asked).
+        weights: start from these weights (a preset tag or a checkpoint
+            file, e.g. a `.weights.h5`; another input size or `classes`
+            is adapted); with `recipe="finetune"` this fine-tunes.
         teacher: path of a `.keras` classifier to distil from (`Distillation`).
         distillation_type, distillation_tau: "hard" or "soft", and the
             temperature of "soft" (DeiT's defaults: "hard", 1.0).
@@ -151,7 +158,8 @@ def train(
     callbacks = make_callbacks(output_dir, distribution)
     with distribution.scope():
         keras.utils.set_random_seed(seed)
-        network = build_model(model, image_size, images.num_classes, recipe.drop_path_rate)
+        network = build_model(model, image_size, images.num_classes, recipe.drop_path_rate,
+                              weights)
         if teacher is not None:
             network = Distillation(network, keras.saving.load_model(teacher),
                                    distillation_type=distillation_type, tau=distillation_tau)
