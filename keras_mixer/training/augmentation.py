@@ -8,14 +8,6 @@ on its own (Keras core's draws them once per batch, their strengths per
 image), and its MixUp and CutMix. Both libraries' mixers take and return
 `{"images", "labels"}` batches. keras-cv has no random erasing: that layer is
 Keras core's under both.
-
-Example:
-
->>> from keras_mixer.training import get_recipe
->>> from keras_mixer.training.augmentation import make_augmentation
->>> image_layers, mixing_layers = make_augmentation(get_recipe("deit"), seed=0)
->>> [type(layer).__name__ for layer in image_layers + mixing_layers]
-['RandAugment', 'RandomErasing', 'MixUp', 'CutMix']
 """
 
 import keras
@@ -27,7 +19,18 @@ RAND_AUGMENT_MAGNITUDE_STDDEV = 0.05
 
 
 def keras_cv_layers():
-    """`keras_cv.layers`, or an ImportError saying how to install it."""
+    """`keras_cv.layers`, or an ImportError saying how to install it.
+
+    Example:
+
+    >>> from keras_mixer.training.augmentation import keras_cv_layers
+    >>> try:
+    ...     found = hasattr(keras_cv_layers(), "RandAugment")
+    ... except ImportError as error:
+    ...     found = "keras-mixer[keras-cv]" in str(error)
+    >>> found
+    True
+    """
     try:
         import keras_cv
     except ImportError as error:
@@ -43,6 +46,14 @@ def make_augmentation(recipe, seed=None):
 
     Per-image layers take 0-255 images; the mixers (MixUp, CutMix, applied
     one or the other at random as in DeiT) take `{"images", "labels"}`.
+
+    Example:
+
+    >>> from keras_mixer.training import get_recipe
+    >>> from keras_mixer.training.augmentation import make_augmentation
+    >>> image_layers, mixing_layers = make_augmentation(get_recipe("deit"), seed=0)
+    >>> [type(layer).__name__ for layer in image_layers + mixing_layers]
+    ['RandAugment', 'RandomErasing', 'MixUp', 'CutMix']
     """
     cv = keras_cv_layers() if recipe.augmentation == "keras_cv" else None
     image_layers = []
