@@ -58,8 +58,7 @@ def test_recipes_follow_the_papers():
 def test_weight_decay_spares_affine_layer_scale_and_biases(recipe):
     model = keras_mixer.ResMLP(patch_size=4, embed_dim=8, depth=1, input_shape=(8, 8, 3), classes=3)
     optimizer = training.get_recipe(recipe, learning_rate=1.0, reference_batch_size=1,
-                                    warmup_epochs=0, global_clipnorm=None,
-                                    ema_momentum=None).make_optimizer(1, 2, 1)
+                                    warmup_epochs=0, global_clipnorm=None).make_optimizer(1, 2, 1)
     before = [keras.ops.convert_to_numpy(v) for v in model.trainable_weights]
     optimizer.apply_gradients(
         [(keras.ops.zeros(v.shape, "float32"), v) for v in model.trainable_weights]
