@@ -265,3 +265,26 @@ def test_train_starts_from_weights_saved_at_another_size(tmp_path):
     stem = [w for w in result.model.weights if w.path in before and "kernel" in w.path][0]
     # Two steps at the warm-up's start barely move it (learning rate <= 5e-6).
     np.testing.assert_allclose(keras.ops.convert_to_numpy(stem), before[stem.path], atol=1e-4)
+
+
+def test_cli_train_passes_the_new_options(monkeypatch, capsys, tmp_path):
+    from keras_mixer.cli import main
+    from keras_mixer.training import run as training_run
+
+    seen = {}
+
+    def fake_train(*args, **kwargs):
+        seen.update(kwargs)
+        raise ValueError("stopped before training")
+
+    monkeypatch.setattr(training_run, "train", fake_train)
+    argv = ["train", "--output", str(tmp_path), "--recipe", "finetune", "--weights", "w.weights.h5",
+            "--augmentation", "keras_cv", "--teacher", "t.keras", "--distillation-type", "soft",
+            "--distillation-tau", "3"]
+    assert main(argv) == 2
+    assert "stopped before training" in capsys.readouterr().err
+    assert (seen["recipe"], seen["weights"], seen["teacher"]) == ("finetune", "w.weights.h5", "t.keras")
+    assert (seen["distillation_type"], seen["distillation_tau"]) == ("soft", 3.0)
+    assert seen["recipe_overrides"] == {"augmentation": "keras_cv"}
+    with pytest.raises(SystemExit):
+        main(["train", "--distillation-type", "none"])
