@@ -37,7 +37,7 @@ def load_trained_model(path, compile=True):
     import keras
 
     import keras_mixer.layers  # noqa: F401  (registers the layers for loading)
-    import keras_mixer.training  # noqa: F401  (registers WarmupDecay, Distillation)
+    import keras_mixer.training  # noqa: F401  (registers WarmupDecay, HardDistillation)
 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Model file {path!r} does not exist; expected a .keras file.")
