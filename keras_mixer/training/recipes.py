@@ -10,8 +10,8 @@
   RandAugment, MixUp 0.8, CutMix 1.0, random erasing 0.25, stochastic
   depth 0.1; DeiT's model EMA (decay 0.99996) and repeated augmentation
   (3 copies of each image per epoch) from facebookresearch/deit main.py.
-- "finetune": fine-tuning a pretrained model, possibly at another
-  resolution, on a small data set: AdamW at 1e-5 for a batch of 512, 20
+- "finetune": fine-tuning a pretrained model at another resolution or on
+  another, smaller data set: AdamW at 1e-5 for a batch of 512, 20
   epochs (5 of warm-up) with cosine decay, weight decay 0.1, label smoothing
   0.1, RandAugment, MixUp 0.8 / CutMix 1.0, no random erasing, no repeated
   augmentation, as in DeiT III's fine-tuning commands (facebookresearch/deit
@@ -46,6 +46,13 @@ class Recipe:
 
     The learning rate is `learning_rate * batch_size / reference_batch_size`
     (the linear scaling rule), warmed up over `warmup_epochs`.
+
+    Example:
+
+    >>> from keras_mixer.training import Recipe
+    >>> optimizer = Recipe("mine", optimizer="lamb", ema_momentum=0.999).make_optimizer(100, 10, 64)
+    >>> type(optimizer).__name__, optimizer.use_ema, optimizer.ema_momentum
+    ('Lamb', True, 0.999)
     """
 
     name: str
