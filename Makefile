@@ -11,7 +11,8 @@ $(BIN)/keras-mixer: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
-	$(BIN)/python -m pip install --quiet --no-deps tensorflow-serving-api==2.21.0 timm==1.0.31
+	$(BIN)/python -m pip install --quiet --no-deps tensorflow-serving-api==2.21.0 timm==1.0.31 \
+		keras-cv==0.9.0 regex==2026.12.2
 	touch $@
 
 venv: $(BIN)/keras-mixer

@@ -8,6 +8,8 @@ from keras_mixer.registry import list_models
 
 
 def add_parser(subparsers):
+    from keras_mixer.training.augmentation import AUGMENTATIONS
+    from keras_mixer.training.distillation import DISTILLATION_TYPES
     from keras_mixer.training.distribution import STRATEGIES
     from keras_mixer.training.recipes import RECIPES
     from keras_mixer.training.run import DEFAULT_MODEL
@@ -32,8 +34,18 @@ def add_parser(subparsers):
                         help="distribution (default auto; multiworker reads TF_CONFIG)")
     parser.add_argument("--recipe", choices=sorted(RECIPES),
                         help="training recipe (default: by model: digits, deit or mixer)")
+    parser.add_argument("--weights", help="start from these weights: a preset tag or a checkpoint "
+                                          "file such as a .weights.h5 (fine-tuning: --recipe finetune)")
     parser.add_argument("--drop-path-rate", type=float, help="override the recipe's stochastic depth")
-    parser.add_argument("--teacher", help="a .keras classifier to distil from (DeiT hard distillation)")
+    parser.add_argument("--augmentation", choices=AUGMENTATIONS,
+                        help="library of RandAugment/MixUp/CutMix (default keras: Keras core; "
+                             "keras_cv needs pip install 'keras-mixer[keras-cv]')")
+    parser.add_argument("--teacher", help="a .keras classifier to distil from (DeiT distillation)")
+    parser.add_argument("--distillation-type", choices=DISTILLATION_TYPES, default="hard",
+                        help="with --teacher: DeiT's hard (teacher's class) or soft (KL) "
+                             "distillation (default hard)")
+    parser.add_argument("--distillation-tau", type=float, default=1.0,
+                        help="temperature of soft distillation (default 1.0, DeiT's)")
     parser.add_argument("--output", default=os.path.join("runs", "train"),
                         help="folder for logs, backups, checkpoints, curves and the model")
     parser.add_argument("--export", help="also export a TF Serving SavedModel here, e.g. saved_models/NAME")
@@ -52,6 +64,8 @@ def run(args):
     overrides = {}
     if args.drop_path_rate is not None:
         overrides["drop_path_rate"] = args.drop_path_rate
+    if args.augmentation is not None:
+        overrides["augmentation"] = args.augmentation
     result = train(
         args.model,
         args.data,
@@ -64,7 +78,10 @@ def run(args):
         seed=args.seed,
         data_dir=args.data_dir,
         download=args.download,
+        weights=args.weights,
         teacher=args.teacher,
+        distillation_type=args.distillation_type,
+        distillation_tau=args.distillation_tau,
         export=args.export,
         verbose=2 if args.quiet else "auto",
         recipe_overrides=overrides,

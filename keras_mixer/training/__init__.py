@@ -12,6 +12,7 @@ from keras_mixer.training.callbacks import TrainingCurves
 from keras_mixer.training.clipping import clip_across_replicas
 from keras_mixer.training.data import load_image_data
 from keras_mixer.training.data import make_pipeline
+from keras_mixer.training.distillation import Distillation
 from keras_mixer.training.distillation import HardDistillation
 from keras_mixer.training.distribution import STRATEGIES
 from keras_mixer.training.distribution import Distribution
@@ -26,6 +27,7 @@ from keras_mixer.training.run import train
 from keras_mixer.training.schedules import WarmupDecay
 
 __all__ = [
+    "Distillation",
     "Distribution",
     "HardDistillation",
     "RECIPES",

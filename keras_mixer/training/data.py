@@ -138,8 +138,8 @@ def make_pipeline(dataset, image_size, batch_size, num_classes, *, training=Fals
         num_classes: for the one-hot labels (MixUp/CutMix and label
             smoothing need them).
         training: shuffle and apply the recipe's augmentation.
-        recipe: a `Recipe`; its RandAugment, random erasing, MixUp and CutMix
-            run on the fly when `training`.
+        recipe: a `Recipe`; its repeated augmentation, RandAugment, random
+            erasing, MixUp and CutMix run on the fly when `training`.
         seed: base seed of the shuffling and augmentation.
         epochs, start_epoch: the span of epochs of the training stream.
     """
@@ -168,15 +168,39 @@ def make_pipeline(dataset, image_size, batch_size, num_classes, *, training=Fals
             f"start_epoch={start_epoch} with epochs={epochs} is not supported; "
             f"expected 0 <= start_epoch < epochs."
         )
+    repeats = 1 if recipe is None else recipe.repeated_augmentation
     epochs_left = [
-        dataset.shuffle(4096, seed=seed * 100_003 + epoch, reshuffle_each_iteration=False)
-        .batch(batch_size, drop_remainder=True)
+        _epoch(dataset, seed * 100_003 + epoch, repeats).batch(batch_size, drop_remainder=True)
         for epoch in range(start_epoch, epochs)
     ]
     stream = _concatenate(epochs_left)
     if recipe is not None:
         stream = _augment(stream, recipe, seed)
     return stream.prefetch(tf.data.AUTOTUNE)
+
+
+def _epoch(dataset, seed, repeats):
+    """One epoch's examples in the order fixed by `seed`; with `repeats` > 1
+    each comes `repeats` times in a row (DeiT's repeated augmentation: the
+    copies are augmented independently later) and the epoch is cut to the
+    dataset's size, as DeiT's RASampler does."""
+    import tensorflow as tf
+
+    shuffled = dataset.shuffle(4096, seed=seed, reshuffle_each_iteration=False)
+    if repeats == 1:
+        return shuffled
+    size = int(dataset.cardinality())
+    if size < 0:
+        raise ValueError(
+            f"repeated_augmentation={repeats} needs the number of training examples, "
+            f"and this dataset's is unknown; expected a dataset of known cardinality "
+            f"(use dataset.apply(tf.data.experimental.assert_cardinality(n)))."
+        )
+
+    def copies(image, label):
+        return tf.data.Dataset.from_tensors((image, label)).repeat(repeats)
+
+    return shuffled.flat_map(copies).take(size)
 
 
 def _concatenate(datasets):

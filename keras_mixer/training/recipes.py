@@ -8,7 +8,16 @@
   decay 0.2 not applied to Affine alpha/beta, layer-scale gamma, biases or
   norms, cosine decay after a 5-epoch warm-up, label smoothing 0.1,
   RandAugment, MixUp 0.8, CutMix 1.0, random erasing 0.25, stochastic
-  depth 0.1.
+  depth 0.1; DeiT's model EMA (decay 0.99996) and repeated augmentation
+  (3 copies of each image per epoch) from facebookresearch/deit main.py.
+- "finetune": fine-tuning a pretrained model at another resolution or on
+  another, smaller data set: AdamW at 1e-5 for a batch of 512, 20
+  epochs (5 of warm-up) with cosine decay, weight decay 0.1, label smoothing
+  0.1, RandAugment, MixUp 0.8 / CutMix 1.0, no random erasing, no repeated
+  augmentation, as in DeiT III's fine-tuning commands (facebookresearch/deit
+  README_revenge.md: learning rate 1e-5 unscaled on 8 GPUs x 64 images);
+  DeiT's own 224 -> 384 fine-tune (README_deit.md) is as short and gentle:
+  30 epochs at 5e-6 for a batch of 512.
 - "digits": the small-data recipe the CLI uses for scikit-learn's digits.
 """
 
@@ -16,6 +25,11 @@ import dataclasses
 
 import keras
 
+from keras_mixer.arguments import one_of
+from keras_mixer.arguments import positive_int
+from keras_mixer.arguments import probability
+from keras_mixer.training.augmentation import AUGMENTATIONS
+from keras_mixer.training.augmentation import make_augmentation
 from keras_mixer.training.optimizers import AdamW
 from keras_mixer.training.optimizers import Lamb
 from keras_mixer.training.schedules import WarmupDecay
@@ -32,6 +46,13 @@ class Recipe:
 
     The learning rate is `learning_rate * batch_size / reference_batch_size`
     (the linear scaling rule), warmed up over `warmup_epochs`.
+
+    Example:
+
+    >>> from keras_mixer.training import Recipe
+    >>> optimizer = Recipe("mine", optimizer="lamb", ema_momentum=0.999).make_optimizer(100, 10, 64)
+    >>> type(optimizer).__name__, optimizer.use_ema, optimizer.ema_momentum
+    ('Lamb', True, 0.999)
     """
 
     name: str
@@ -52,12 +73,25 @@ class Recipe:
     cutmix_factor: float = 0.0
     random_erasing: float = 0.0
     drop_path_rate: float = 0.0
+    # Exponential moving average of the weights (the optimizer's `use_ema`):
+    # `fit` ends with the averaged weights. None: off.
+    ema_momentum: float | None = None
+    # Repeated augmentation (DeiT's RASampler): each image of an epoch comes
+    # this many times in a row, each copy augmented on its own, and the epoch
+    # keeps its length (so it holds 1/repeats of the images). 1: off.
+    repeated_augmentation: int = 1
+    # The library of RandAugment, MixUp and CutMix: "keras" (core) or "keras_cv".
+    augmentation: str = "keras"
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(
                 f"optimizer={self.optimizer!r} is not supported; expected one of {OPTIMIZERS}."
             )
+        if self.ema_momentum is not None:
+            probability("ema_momentum", self.ema_momentum)
+        positive_int("repeated_augmentation", self.repeated_augmentation)
+        one_of("augmentation", self.augmentation, AUGMENTATIONS)
 
     def scaled_learning_rate(self, batch_size):
         return self.learning_rate * batch_size / self.reference_batch_size
@@ -79,6 +113,8 @@ class Recipe:
             global_clipnorm=self.global_clipnorm,
             no_weight_decay=NO_WEIGHT_DECAY,
         )
+        if self.ema_momentum is not None:
+            common.update(use_ema=True, ema_momentum=self.ema_momentum)
         if self.optimizer == "lamb":
             return Lamb(**common)
         return AdamW(**common)
@@ -88,27 +124,8 @@ class Recipe:
         return keras.losses.CategoricalCrossentropy(label_smoothing=self.label_smoothing)
 
     def make_augmentation(self, seed=None):
-        """`(image_layers, mixing_layers)`: per-image layers, then batch mixers.
-
-        Per-image layers take 0-255 images; the mixers (MixUp, CutMix, applied
-        one or the other at random as in DeiT) take `{"images", "labels"}`.
-        """
-        image_layers = []
-        if self.rand_augment:
-            num_ops, factor = self.rand_augment
-            image_layers.append(
-                keras.layers.RandAugment(num_ops=num_ops, factor=factor, seed=seed)
-            )
-        if self.random_erasing:
-            image_layers.append(
-                keras.layers.RandomErasing(factor=self.random_erasing, seed=seed)
-            )
-        mixing_layers = []
-        if self.mixup_alpha:
-            mixing_layers.append(keras.layers.MixUp(alpha=self.mixup_alpha, seed=seed))
-        if self.cutmix_factor:
-            mixing_layers.append(keras.layers.CutMix(factor=self.cutmix_factor, seed=seed))
-        return image_layers, mixing_layers
+        """`(image_layers, mixing_layers)`: see `augmentation.make_augmentation`."""
+        return make_augmentation(self, seed)
 
 
 RECIPES = {
@@ -139,6 +156,25 @@ RECIPES = {
         mixup_alpha=0.8,
         cutmix_factor=1.0,
         random_erasing=0.25,
+        drop_path_rate=0.1,
+        ema_momentum=0.99996,
+        repeated_augmentation=3,
+    ),
+    "finetune": Recipe(
+        name="finetune",
+        optimizer="adamw",
+        learning_rate=1e-5,
+        reference_batch_size=512,
+        weight_decay=0.1,
+        global_clipnorm=None,
+        warmup_epochs=5,
+        decay="cosine",
+        epochs=20,
+        batch_size=512,
+        label_smoothing=0.1,
+        rand_augment=(2, 0.9),
+        mixup_alpha=0.8,
+        cutmix_factor=1.0,
         drop_path_rate=0.1,
     ),
     "digits": Recipe(

@@ -9,13 +9,18 @@ import os
 import keras
 
 from keras_mixer import registry
+from keras_mixer.arguments import one_of
+from keras_mixer.arguments import positive_float
 from keras_mixer.arguments import positive_int
 from keras_mixer.staging import staged
+from keras_mixer.training.augmentation import keras_cv_layers
 from keras_mixer.training.backup import ResumableBackup
 from keras_mixer.training.callbacks import make_callbacks
 from keras_mixer.training.clipping import clip_across_replicas
 from keras_mixer.training.data import load_image_data
 from keras_mixer.training.data import make_pipeline
+from keras_mixer.training.distillation import DISTILLATION_TYPES
+from keras_mixer.training.distillation import Distillation
 from keras_mixer.training.distribution import get_distribution
 from keras_mixer.training.multi_worker import patch_model_for_multi_worker
 from keras_mixer.training.recipes import get_recipe
@@ -43,12 +48,15 @@ def check_model_name(model_name):
     registry.model_info(model_name)
 
 
-def build_model(model_name, image_size, classes, drop_path_rate=0.0):
-    """Builds a registered variant (e.g. "resmlp_digits", "resmlp12") for training."""
+def build_model(model_name, image_size, classes, drop_path_rate=0.0, weights=None):
+    """Builds a registered variant (e.g. "resmlp_digits", "resmlp12") for training;
+    `weights` (a preset tag or a file, as the builders take it) starts it from
+    a checkpoint, resampled when trained at another size."""
     return registry.model_info(model_name).build(
         input_shape=(image_size, image_size, 3),
         classes=classes,
         drop_path_rate=drop_path_rate,
+        weights=weights,
     )
 
 
@@ -89,7 +97,10 @@ def train(
     seed=0,
     data_dir=None,
     download=False,
+    weights=None,
     teacher=None,
+    distillation_type="hard",
+    distillation_tau=1.0,
     export=None,
     verbose="auto",
     recipe_overrides=None,
@@ -106,7 +117,12 @@ def train(
         image_size: side of the square model input; default by model.
         seed: seeds weights, data order and augmentation.
         data_dir, download: for TFDS (nothing is downloaded unless asked).
-        teacher: path of a `.keras` classifier for hard distillation.
+        weights: start from these weights (a preset tag or a checkpoint
+            file, e.g. a `.weights.h5`; another input size or `classes`
+            is adapted); with `recipe="finetune"` this fine-tunes.
+        teacher: path of a `.keras` classifier to distil from (`Distillation`).
+        distillation_type, distillation_tau: "hard" or "soft", and the
+            temperature of "soft" (DeiT's defaults: "hard", 1.0).
         export: folder for a TF Serving SavedModel of the trained model.
         recipe_overrides: dict of `Recipe` fields to change.
 
@@ -123,6 +139,10 @@ def train(
     distribution.check_batch_size(batch_size)
     check_model_name(model)
     image_size = image_size or default_image_size(model)
+    one_of("distillation_type", distillation_type, DISTILLATION_TYPES)
+    positive_float("distillation_tau", distillation_tau)
+    if recipe.augmentation == "keras_cv":
+        keras_cv_layers()  # an ImportError now rather than after loading the data
     if teacher is not None and not os.path.isfile(teacher):
         raise FileNotFoundError(f"Teacher model {teacher!r} does not exist; expected a .keras file.")
 
@@ -138,11 +158,11 @@ def train(
     callbacks = make_callbacks(output_dir, distribution)
     with distribution.scope():
         keras.utils.set_random_seed(seed)
-        network = build_model(model, image_size, images.num_classes, recipe.drop_path_rate)
+        network = build_model(model, image_size, images.num_classes, recipe.drop_path_rate,
+                              weights)
         if teacher is not None:
-            from keras_mixer.training.distillation import HardDistillation
-
-            network = HardDistillation(network, keras.saving.load_model(teacher))
+            network = Distillation(network, keras.saving.load_model(teacher),
+                                   distillation_type=distillation_type, tau=distillation_tau)
         compile_model(network, recipe, steps, epochs, batch_size)
         if not network.built:  # the distillation wrapper is built by its first call
             network.build((None, image_size, image_size, 3))
