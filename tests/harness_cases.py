@@ -67,6 +67,8 @@ LAYER_CASES = {
     "fused_resmlp_block": LayerCase(
         layers.FusedMixerBlock, dict(channel_mixing_dim=48, norm="affine"), TOKENS, 7,
     ),
+    # A 1x1 depthwise kernel is one scale per share-set, which the training-mode BN
+    # after it normalises away: its gradient is zero, here as in the official code.
     "repmlp_block": LayerCase(
         layers.RepMLPBlock, dict(partition_size=4, num_sharesets=2), MAPS, 13,
         non_trainable_weights=6, frozen=("repconv1_kernel",),
