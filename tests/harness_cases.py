@@ -1,9 +1,8 @@
 """The harness cases: a tiny configuration of every public layer and of every model family.
 
 A new layer or family is one entry in `LAYER_CASES` or `MODEL_CASES`:
-tests/test_layers.py fails for a public layer (`keras_mixer.layers.__all__`,
-or a layer registered under "keras_mixer") without a case, and
-tests/test_models.py for a registered family without one.
+tests/test_harness.py fails for a public layer (`keras_mixer.layers.__all__`,
+or a layer registered under "keras_mixer") or a registered family without one.
 """
 
 from keras_mixer import layers
@@ -127,4 +126,10 @@ MODEL_CASES = {
             ("classes", 0),
         ),
     ),
+}
+
+# Every case under one name: "layer_<name>" or "model_<family>".
+CASES = {
+    **{f"layer_{name}": case for name, case in LAYER_CASES.items()},
+    **{f"model_{name}": case for name, case in MODEL_CASES.items()},
 }

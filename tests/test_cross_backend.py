@@ -14,8 +14,7 @@ import pytest
 from conftest import relative_error
 from harness import ModelCase
 from harness import outputs_on_other_backends
-from harness_cases import LAYER_CASES
-from harness_cases import MODEL_CASES
+from harness_cases import CASES
 
 
 def _save(name, case, folder):
@@ -38,10 +37,8 @@ def _save(name, case, folder):
 def test_every_case_gives_the_same_outputs_on_every_backend(tmp_path):
     if keras.config.backend() != "tensorflow":
         pytest.skip("spans all three backends itself; it runs once, in the tensorflow pass")
-    cases = [(f"layer_{name}", case) for name, case in sorted(LAYER_CASES.items())]
-    cases += [(f"model_{name}", case) for name, case in sorted(MODEL_CASES.items())]
-    jobs, expected = zip(*(_save(name, case, str(tmp_path)) for name, case in cases))
-    names = [name for name, _ in cases]
+    names = sorted(CASES)
+    jobs, expected = zip(*(_save(name, CASES[name], str(tmp_path)) for name in names))
     for backend, outputs in outputs_on_other_backends(list(jobs), str(tmp_path)).items():
         for name, actual, reference in zip(names, outputs, expected):
             assert relative_error(actual, reference) <= 1e-5, (backend, name)

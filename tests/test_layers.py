@@ -1,4 +1,5 @@
-"""Per layer: the harness contract (tests/harness.py) for every public layer, and what each computes."""
+"""Per layer: what each computes and the inputs it refuses (tests/test_harness.py checks
+every layer's contract)."""
 
 import keras
 import numpy as np
@@ -9,40 +10,10 @@ from keras_mixer import layers
 from conftest import randomize_weights
 from conftest import to_numpy
 from conftest import relative_error
-from harness import bad_argument_params
-from harness import run_bad_argument_test
-from harness import run_layer_test
-from harness_cases import LAYER_CASES
 
 
 def _inputs(shape, seed=0):
     return np.random.default_rng(seed).normal(size=shape).astype("float32")
-
-
-def _public_layers():
-    """`keras_mixer.layers.__all__` and every layer class registered under "keras_mixer"."""
-    registered = {
-        cls for key, cls in keras.saving.get_custom_objects().items()
-        if key.startswith("keras_mixer>") and isinstance(cls, type)
-        and issubclass(cls, keras.layers.Layer) and not issubclass(cls, keras.Model)
-    }
-    return registered | {getattr(layers, name) for name in layers.__all__}
-
-
-def test_every_public_layer_has_a_harness_case():
-    covered = {case.cls for case in LAYER_CASES.values()}
-    missing = sorted(cls.__name__ for cls in _public_layers() - covered)
-    assert not missing, f"add a LayerCase to tests/harness_cases.py for {missing}"
-
-
-@pytest.mark.parametrize("name", sorted(LAYER_CASES))
-def test_layer_contract(name, tmp_path):
-    run_layer_test(LAYER_CASES[name], str(tmp_path))
-
-
-@pytest.mark.parametrize("name, argument, value", bad_argument_params(LAYER_CASES))
-def test_layers_reject_bad_arguments(name, argument, value):
-    run_bad_argument_test(LAYER_CASES[name], argument, value)
 
 
 def test_drop_path_drops_whole_samples_and_keeps_expectation():

@@ -1,6 +1,6 @@
-"""Per model: the harness contract (tests/harness.py) for every family, the registry's
-parameter count of every variant, the maths against a NumPy reference, image sizes,
-initialisation, training in mixed precision and every bad input getting its error."""
+"""Per model: the maths against a NumPy reference, image sizes, preprocessing,
+initialisation, training in mixed precision and every bad input getting its error
+(tests/test_harness.py checks every family's contract and every variant's count)."""
 
 import re
 
@@ -15,11 +15,6 @@ from conftest import random_images
 from conftest import randomize_weights
 from conftest import to_numpy
 from conftest import relative_error
-from harness import bad_argument_params
-from harness import check_variant_params
-from harness import run_bad_argument_test
-from harness import run_model_test
-from harness_cases import MODEL_CASES
 from reference import reference_forward
 
 
@@ -43,28 +38,6 @@ def small_mixer(**kwargs):
 
 
 SMALL_MODELS = {"resmlp": small_resmlp, "mixer": small_mixer}
-
-
-def test_every_family_has_a_harness_case():
-    assert sorted(case.family for case in MODEL_CASES.values()) == keras_mixer.list_families(), (
-        "add a ModelCase to tests/harness_cases.py for each registered family"
-    )
-
-
-@pytest.mark.parametrize("name", sorted(MODEL_CASES))
-def test_model_contract(name, tmp_path):
-    run_model_test(MODEL_CASES[name], str(tmp_path))
-
-
-@pytest.mark.parametrize("name, argument, value", bad_argument_params(MODEL_CASES))
-def test_builders_reject_bad_arguments(name, argument, value):
-    run_bad_argument_test(MODEL_CASES[name], argument, value)
-
-
-# Declared without initial values, so even the largest variants count in about a second.
-@pytest.mark.parametrize("name", keras_mixer.list_models())
-def test_variant_parameter_counts_match_the_registry(name):
-    check_variant_params(name, MODEL_CASES[keras_mixer.model_info(name).family.name])
 
 
 @pytest.mark.parametrize(
