@@ -111,38 +111,37 @@ def run_bad_argument_test(case, argument, value):
     assert f"{argument}={value!r}" in message and "expected" in message, message
 
 
-def _assert_same(actual, expected, exact=True):
-    if exact:
-        np.testing.assert_array_equal(to_numpy(actual), to_numpy(expected))
-    else:
-        np.testing.assert_allclose(to_numpy(actual), to_numpy(expected), rtol=1e-6, atol=1e-6)
-
-
 def _check_registered(obj):
     name = keras.saving.get_registered_name(type(obj))
     assert name == f"keras_mixer>{type(obj).__name__}", name
     assert keras.saving.get_registered_object(name) is type(obj)
 
 
+def _outputs(model, inputs):
+    return to_numpy(model(inputs, training=False))
+
+
 def _check_round_trips(model, inputs, folder, rebuild):
     """Config, `.keras` and `.weights.h5` round trips of `model` give its outputs on `inputs`.
 
-    `rebuild()` makes a fresh model of the same architecture for the weights file.
+    `rebuild(path)` makes a model of the same architecture with the weights
+    saved at `path`; returns the model loaded from `.keras`.
     """
-    expected = model.predict(inputs, verbose=0)
+    expected = _outputs(model, inputs)
     clone = type(model).from_config(model.get_config())
     clone.set_weights(model.get_weights())
     assert clone.get_config() == model.get_config()
-    _assert_same(clone.predict(inputs, verbose=0), expected, exact=False)
+    np.testing.assert_allclose(_outputs(clone, inputs), expected, rtol=1e-6, atol=1e-6)
 
-    path = os.path.join(folder, "model.keras")
-    model.save(path)
-    _assert_same(keras.saving.load_model(path).predict(inputs, verbose=0), expected)
+    model.save(os.path.join(folder, "model.keras"))
+    restored = keras.saving.load_model(os.path.join(folder, "model.keras"))
+    np.testing.assert_array_equal(_outputs(restored, inputs), expected)
 
-    path = os.path.join(folder, "model.weights.h5")
-    model.save_weights(path)
-    _assert_same(rebuild(path).predict(inputs, verbose=0), expected)
-    return keras.saving.load_model(os.path.join(folder, "model.keras"))
+    model.save_weights(os.path.join(folder, "model.weights.h5"))
+    np.testing.assert_array_equal(
+        _outputs(rebuild(os.path.join(folder, "model.weights.h5")), inputs), expected
+    )
+    return restored
 
 
 def _check_mixed_precision(make, inputs, output_dtype):
@@ -216,14 +215,14 @@ def run_model_test(case, folder):
 
     features = case.model(include_top=False)
     assert features.output_shape == (None,) + tuple(case.features_shape)
-    table = features.predict(inputs, verbose=0)
+    table = _outputs(features, inputs)
     space = tuple(range(1, table.ndim - 1))
     for pooling, reduce in (("avg", np.mean), ("max", np.max)):
         pooled = case.make(include_top=False, pooling=pooling)
         assert pooled.output_shape == (None, case.features_shape[-1])
         pooled.set_weights(features.get_weights())
         np.testing.assert_allclose(
-            pooled.predict(inputs, verbose=0), reduce(table, axis=space), rtol=1e-5, atol=1e-6
+            _outputs(pooled, inputs), reduce(table, axis=space), rtol=1e-5, atol=1e-6
         )
 
 
