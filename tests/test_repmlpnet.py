@@ -21,7 +21,7 @@ SMALL = dict(channels=(8, 16), depths=(1, 2), sharesets=(2, 4), partition_sizes=
 # excluded) at the natural size with 1000 classes in the training form, and the
 # paper's Table; OpenMMLab's published counts of the converted official
 # checkpoints (training form). The deploy form's count is the registry's, which
-# the harness checks (tests/test_models.py). See docs/repmlp.md.
+# the harness checks (tests/test_harness.py). See docs/repmlp.md.
 PARAMS = {
     "repmlpnet_t224": (38_293_608, 38.3),
     "repmlpnet_b224": (68_242_712, 68.2),
