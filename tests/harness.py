@@ -33,6 +33,8 @@ from conftest import random_images
 from conftest import randomize_weights
 from conftest import to_numpy
 
+# Layers are checked under both; whole models under the first (the JAX pass compiles every op
+# of a model again for each compute dtype; tests/test_models.py trains in both).
 MIXED_POLICIES = ("mixed_float16", "mixed_bfloat16")
 
 
@@ -144,8 +146,10 @@ def _check_round_trips(model, inputs, folder, rebuild):
     return restored
 
 
-def _check_mixed_precision(make, inputs, output_dtype):
-    for policy in MIXED_POLICIES:
+def _check_mixed_precision(make, inputs, policies, output_dtype=None):
+    """`make(policy)` has float32 variables and finite outputs in `output_dtype`
+    (by default the policy's compute dtype) under each of `policies`."""
+    for policy in policies:
         layer = make(policy)
         outputs = layer(inputs)
         expected = output_dtype or policy.split("_")[1]
@@ -186,7 +190,7 @@ def run_layer_test(case, folder):
 
     restored = _check_round_trips(model, case.inputs(seed=1), folder, rebuild)
     assert restored.layers[-1].get_config() == model.layers[-1].get_config()
-    _check_mixed_precision(lambda policy: case.make(dtype=policy), inputs, None)
+    _check_mixed_precision(lambda policy: case.make(dtype=policy), inputs, MIXED_POLICIES)
     if layer.weights:
         _check_training_step(model, inputs, case.frozen)
 
@@ -211,7 +215,7 @@ def run_model_test(case, folder):
         finally:
             keras.config.set_dtype_policy("float32")
 
-    _check_mixed_precision(mixed, inputs, "float32")
+    _check_mixed_precision(mixed, inputs, MIXED_POLICIES[:1], output_dtype="float32")
 
     features = case.model(include_top=False)
     assert features.output_shape == (None,) + tuple(case.features_shape)
