@@ -3,11 +3,11 @@
 As KerasHub's `run_layer_test` / `run_backbone_test`: a `LayerCase` or a
 `ModelCase` (tests/harness_cases.py) is a tiny configuration and what it
 must give; `run_layer_test` and `run_model_test` check, for that
-configuration, the output shape, the number of trainable variables, that
-the class is registered, that `get_config`/`from_config`, `.keras` and
-`.weights.h5` round trips give the same outputs, and mixed precision
-(variables float32, outputs finite in the expected dtype). Layers also take
-one training step that must change every variable; models also
+configuration, the output shape, the numbers of trainable and non-trainable
+variables, that the class is registered, that `get_config`/`from_config`,
+`.keras` and `.weights.h5` round trips give the same outputs, and mixed
+precision (variables float32, outputs finite in the expected dtype). Layers
+also take one training step that must change every variable; models also
 check `include_top=False` with each pooling and that the `spec` survives.
 `run_bad_argument_test` checks that a bad value raises a ValueError naming
 it; `check_variant_params` counts a registered variant's parameters;
@@ -64,10 +64,10 @@ class LayerCase:
     def inputs(self, seed=0):
         return np.random.default_rng(seed).normal(size=self.input_shape).astype("float32")
 
-    def model(self, **overrides):
+    def model(self):
         """The layer alone in a functional model, with random weights."""
         inputs = keras.Input(self.input_shape[1:])
-        return randomize_weights(keras.Model(inputs, self.make(**overrides)(inputs)), seed=1)
+        return randomize_weights(keras.Model(inputs, self.make()(inputs)), seed=1)
 
 
 @dataclasses.dataclass(frozen=True)
