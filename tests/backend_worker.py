@@ -1,20 +1,30 @@
-"""Run under a chosen KERAS_BACKEND: build a model from a JSON config, load
-weights, predict on saved images and write the outputs (cross-backend tests)."""
+"""Run under a chosen KERAS_BACKEND: predict every job of a JSON list and save the outputs
+(cross-backend tests). A job loads a `.keras` file (`"model"`) or builds a family's model
+with saved weights (`"family"`, `"arguments"`, `"weights"`), then predicts `"inputs"`
+(a `.npy` file) into `"output"`."""
 
 import json
 import sys
 
+import keras
 import numpy as np
 
 import keras_mixer
 
 
-def main(spec_path, weights_path, images_path, output_path):
-    with open(spec_path) as handle:
-        spec = json.load(handle)
-    builder = getattr(keras_mixer, spec.pop("builder"))
-    model = builder(weights=weights_path, **spec)
-    np.save(output_path, model.predict(np.load(images_path), verbose=0))
+def load(job):
+    if "model" in job:
+        return keras.saving.load_model(job["model"])
+    builder = keras_mixer.registry.family_info(job["family"]).builder
+    return builder(weights=job["weights"], **job["arguments"])
+
+
+def main(jobs_path):
+    with open(jobs_path) as handle:
+        jobs = json.load(handle)
+    for job in jobs:
+        outputs = load(job).predict(np.load(job["inputs"]), verbose=0)
+        np.save(job["output"], outputs)
 
 
 if __name__ == "__main__":

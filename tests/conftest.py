@@ -12,13 +12,14 @@ BACKENDS = ("tensorflow", "jax", "torch")
 def randomize_weights(model, seed=0, scale=0.05):
     """Gives every variable random values, so no test relies on an identity init.
 
-    Scales (Affine alpha, LayerNorm gamma) are drawn around 1, everything else
-    around 0, so activations stay in a range where float32 is accurate.
+    Scales (Affine alpha, LayerNorm and BatchNorm gamma) and BatchNorm variances
+    are drawn around 1, everything else around 0, so activations stay in a
+    range where float32 is accurate.
     """
     rng = np.random.default_rng(seed)
     for variable in model.weights:
         values = rng.normal(0.0, scale, variable.shape)
-        if variable.name in ("alpha", "gamma"):
+        if variable.name in ("alpha", "gamma", "moving_variance"):
             values += 1.0
         variable.assign(values.astype(variable.dtype))
     return model

@@ -1,4 +1,5 @@
-"""Per layer: shapes, config and serialization round trips, a training step, mixed precision."""
+"""Per layer: what each computes and the inputs it refuses (tests/test_harness.py checks
+every layer's contract)."""
 
 import keras
 import numpy as np
@@ -10,95 +11,9 @@ from conftest import randomize_weights
 from conftest import to_numpy
 from conftest import relative_error
 
-TOKENS = (2, 16, 24)  # batch, S, C
-
-LAYER_CASES = {
-    "affine": (lambda: layers.Affine(alpha_init=0.5), TOKENS),
-    "layer_scale": (lambda: layers.Affine(alpha_init=1e-5, use_beta=False), TOKENS),
-    "drop_path": (lambda: layers.DropPath(0.3, seed=1), TOKENS),
-    "patch_embedding": (lambda: layers.PatchEmbedding(4, 24), (2, 16, 8, 3)),
-    "token_dense": (lambda: layers.TokenDense(5), TOKENS),
-    "token_mixing_linear": (lambda: layers.TokenMixing(), TOKENS),
-    "token_mixing_mlp": (lambda: layers.TokenMixing(hidden_dim=8, gelu_approximate=True), TOKENS),
-    "channel_mixing": (lambda: layers.ChannelMixing(mlp_ratio=2), TOKENS),
-    "mixer_block": (lambda: layers.MixerBlock(token_mixing_dim=8, channel_mixing_dim=48), TOKENS),
-    "resmlp_block": (
-        lambda: layers.MixerBlock(norm="affine", layer_scale_init=0.1, drop_path_rate=0.1),
-        TOKENS,
-    ),
-}
-
-EXPECTED_OUTPUT_SHAPES = {"patch_embedding": (2, 8, 24), "token_dense": (2, 5, 24)}
-
 
 def _inputs(shape, seed=0):
     return np.random.default_rng(seed).normal(size=shape).astype("float32")
-
-
-def _model(make, shape):
-    inputs = keras.Input(shape[1:])
-    return keras.Model(inputs, make()(inputs))
-
-
-@pytest.mark.parametrize("case", sorted(LAYER_CASES))
-def test_output_shape(case):
-    make, shape = LAYER_CASES[case]
-    layer = make()
-    outputs = layer(_inputs(shape))
-    expected = EXPECTED_OUTPUT_SHAPES.get(case, shape)
-    assert tuple(outputs.shape) == expected
-    assert tuple(layer.compute_output_shape(shape)) == expected
-
-
-@pytest.mark.parametrize("case", sorted(LAYER_CASES))
-def test_config_round_trip_gives_same_outputs(case):
-    make, shape = LAYER_CASES[case]
-    model = randomize_weights(_model(make, shape))
-    clone = keras.Model.from_config(model.get_config())
-    clone.set_weights(model.get_weights())
-    layer = model.layers[-1]
-    assert layer.get_config() == clone.layers[-1].get_config()
-    x = _inputs(shape, seed=1)
-    np.testing.assert_allclose(to_numpy(clone(x)), to_numpy(model(x)), rtol=1e-6, atol=1e-6)
-
-
-@pytest.mark.parametrize("case", sorted(LAYER_CASES))
-def test_registered_serializable(case):
-    make, _ = LAYER_CASES[case]
-    layer = make()
-    serialized = keras.saving.serialize_keras_object(layer)
-    assert serialized["registered_name"].startswith("keras_mixer>")
-    restored = keras.saving.deserialize_keras_object(serialized)
-    assert type(restored) is type(layer)
-    assert restored.get_config() == layer.get_config()
-
-
-@pytest.mark.parametrize("case", sorted(LAYER_CASES))
-def test_one_training_step_changes_every_trainable_weight(case):
-    make, shape = LAYER_CASES[case]
-    model = _model(make, shape)
-    if not model.trainable_weights:
-        pytest.skip("layer without weights")
-    x = _inputs(shape)
-    target = _inputs((shape[0],) + model.output_shape[1:], seed=2)
-    before = [to_numpy(w) for w in model.trainable_weights]
-    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
-    loss = model.train_on_batch(x, target)
-    assert np.isfinite(loss)
-    for old, new in zip(before, model.trainable_weights):
-        assert not np.allclose(old, to_numpy(new)), new.path
-
-
-@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
-@pytest.mark.parametrize("case", sorted(LAYER_CASES))
-def test_mixed_precision(case, policy):
-    keras.config.set_dtype_policy(policy)
-    make, shape = LAYER_CASES[case]
-    layer = make()
-    outputs = layer(_inputs(shape))
-    assert keras.backend.standardize_dtype(outputs.dtype) == policy.split("_")[1]
-    assert all(w.dtype == "float32" for w in layer.weights)
-    assert np.all(np.isfinite(to_numpy(keras.ops.cast(outputs, "float32"))))
 
 
 def test_drop_path_drops_whole_samples_and_keeps_expectation():
@@ -126,7 +41,8 @@ def test_affine_is_diag_alpha_x_plus_beta():
 def test_token_mixing_mixes_only_along_tokens():
     layer = layers.TokenMixing()
     x = _inputs((1, 6, 3))
-    randomize_weights(_model(lambda: layer, (1, 6, 3)), scale=0.5)
+    layer.build(x.shape)
+    randomize_weights(layer, scale=0.5)
     y = to_numpy(layer(x))
     x_changed = x.copy()
     x_changed[0, :, 1] += 1.0  # change one channel at every token
@@ -169,44 +85,3 @@ def test_gelu_forms_differ():
 def test_layers_reject_bad_shapes(make, shape, message):
     with pytest.raises(ValueError, match=message):
         make()(np.zeros(shape, "float32"))
-
-
-BAD_LAYER_ARGUMENTS = [
-    (lambda: layers.Affine(alpha_init=float("nan")), "alpha_init=nan"),
-    (lambda: layers.Affine(use_beta="no"), "use_beta='no' is not supported; expected True or False"),
-    (lambda: layers.TokenMixing(hidden_dim=0), "hidden_dim=0 is not supported; expected a positive integer"),
-    (lambda: layers.TokenMixing(dropout_rate="0.1"), r"dropout_rate='0.1' is not supported; expected a number in \[0, 1\)"),
-    (lambda: layers.ChannelMixing(hidden_dim=2.5), "hidden_dim=2.5"),
-    (lambda: layers.ChannelMixing(mlp_ratio=-1), "mlp_ratio=-1 is not supported; expected a finite number > 0"),
-    (lambda: layers.MixerBlock(token_mixing_dim=0), "token_mixing_dim=0"),
-    (lambda: layers.MixerBlock(channel_mixing_dim=True), "channel_mixing_dim=True"),
-    (lambda: layers.MixerBlock(layer_scale_init=float("inf")), "layer_scale_init=inf"),
-    (lambda: layers.MixerBlock(drop_path_rate=1.5), "drop_path_rate=1.5"),
-    (lambda: layers.MixerBlock(norm_epsilon=0), "norm_epsilon=0"),
-    (lambda: layers.MixerBlock(gelu_approximate=None), "gelu_approximate=None"),
-    (lambda: layers.MixerBlock(norm="batch_norm"), "norm='batch_norm' is not supported; expected one of"),
-    (lambda: layers.FusedMixerBlock(channel_mixing_dim=8, norm_epsilon=-1.0), "norm_epsilon=-1.0"),
-    (lambda: layers.FusedMixerBlock(channel_mixing_dim=None), "channel_mixing_dim=None"),
-    (lambda: layers.PatchEmbedding(-1, 8), "patch_size=-1"),
-    (lambda: layers.PatchEmbedding(4, True), "embed_dim=True"),
-    (lambda: layers.DropPath(1.0), r"rate=1.0 is not supported; expected a number in \[0, 1\)"),
-    (lambda: layers.DropPath("0.1"), "rate='0.1'"),
-    (lambda: layers.TokenDense(0), "units=0"),
-    (lambda: layers.TokenDense(4, use_bias=1), "use_bias=1"),
-    (lambda: layers.ScaledTokenDense(-3), "units=-3"),
-    (lambda: layers.RepMLPBlock(0), "partition_size=0"),
-    (lambda: layers.RepMLPBlock((4, 2.0)), r"partition_size=\(4, 2.0\)"),
-    (lambda: layers.RepMLPBlock(4, num_sharesets=False), "num_sharesets=False"),
-    (lambda: layers.RepMLPBlock(4, conv_kernel_sizes=(2,)), r"conv_kernel_sizes=\(2,\)"),
-    (lambda: layers.RepMLPBlock(4, conv_kernel_sizes=3), "conv_kernel_sizes=3"),
-    (lambda: layers.RepMLPBlock(4, momentum=2), r"momentum=2 is not supported; expected a number in \[0, 1\]"),
-    (lambda: layers.RepMLPBlock(4, deploy="yes"), "deploy='yes'"),
-    (lambda: layers.FFNBlock(expansion=True), "expansion=True"),
-    (lambda: layers.FFNBlock(epsilon=float("nan")), "epsilon=nan"),
-]
-
-
-@pytest.mark.parametrize("make, message", BAD_LAYER_ARGUMENTS)
-def test_layers_reject_bad_arguments(make, message):
-    with pytest.raises(ValueError, match=message):
-        make()
