@@ -38,8 +38,7 @@ def checkpoint_geometry(layout, state, path):
             raise ValueError(f"{path!r} has no {key!r}; cannot tell its geometry.")
         return TRANSFORMS[transform][1](state[key]).shape
 
-    token_bias = "fc2/bias" if layout.family == "mixer" else "linear/bias"
-    rows, cols = square_grid(keras_shape(f"block_0/token_mixing/{token_bias}")[0])
+    rows, cols = square_grid(keras_shape(layout.tokens)[0])
     patch_size = keras_shape("stem/proj/kernel")[0]
     return (rows * patch_size, cols * patch_size, 3), keras_shape("head/kernel")[-1]
 

@@ -114,8 +114,12 @@ def build_isotropic_model(
     input_tensor,
     name,
     preprocessing_channels=None,
+    block=MixerBlock,
 ):
-    """Assembles preprocessing, patch stem, `depth` MixerBlocks, norm and head.
+    """Assembles preprocessing, patch stem, `depth` blocks, norm and head.
+
+    `block` is the block layer (`MixerBlock`, or `GMLPBlock` for gMLP), made
+    with `block_kwargs`.
 
     `arguments` are the family builder's (see `spec_arguments`): the sizes
     `patch_size`, `embed_dim`, `depth` and the keras.applications ones.
@@ -139,7 +143,7 @@ def build_isotropic_model(
 
     # Made (not built) before any weight exists: the blocks check block_kwargs.
     blocks = [
-        MixerBlock(
+        block(
             drop_path_rate=arguments["drop_path_rate"],
             dropout_rate=arguments["dropout_rate"],
             name=f"block_{index}",
@@ -152,8 +156,8 @@ def build_isotropic_model(
     x = PatchEmbedding(
         patch_size, embed_dim, kernel_initializer=stem_initializer, name="stem"
     )(x)
-    for block in blocks:
-        x = block(x)
+    for layer in blocks:
+        x = layer(x)
     x = final_norm(x)
     outputs = classification_output(
         x,

@@ -18,7 +18,10 @@ logger = logging.getLogger("keras_mixer")
 
 # Keys in both spellings: variable paths (`block_0/token_mixing/fc1/kernel`)
 # and `.weights.h5` dataset paths (`layers/mixer_block/token_mixing/fc1/vars/0`).
-TOKEN_KEY = re.compile(r"token_mixing/(linear|fc1|fc2)/(kernel|bias|vars/0|vars/1)$")
+# gMLP's token map is the S x S `proj` of the gate inside its channel MLP.
+TOKEN_KEY = re.compile(
+    r"(?:token_mixing/(linear|fc1|fc2)|channel_mixing/gate/(proj))/(kernel|bias|vars/0|vars/1)$"
+)
 HEAD_KEY = re.compile(r"^(head|layers/head|layers/dense(_\d+)?)/(kernel|bias|vars/[01])$")
 H5_WEIGHT_NAMES = {"vars/0": "kernel", "vars/1": "bias"}
 
@@ -27,7 +30,8 @@ def role(key):
     """("token", layer, weight), ("head",) or None for any other weight."""
     match = TOKEN_KEY.search(key)
     if match:
-        return "token", match.group(1), H5_WEIGHT_NAMES.get(match.group(2), match.group(2))
+        weight = match.group(3)
+        return "token", match.group(1) or match.group(2), H5_WEIGHT_NAMES.get(weight, weight)
     return ("head",) if HEAD_KEY.match(key) else None
 
 

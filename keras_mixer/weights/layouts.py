@@ -27,7 +27,13 @@ TRANSFORMS = {
 
 @dataclasses.dataclass(frozen=True)
 class Layout:
-    """One checkpoint layout: how to recognise it and where each weight lives."""
+    """One checkpoint layout: how to recognise it and where each weight lives.
+
+    A checkpoint is of this layout when it holds the `signature` key and, for
+    a layout with `gated` = (fc1 key, fc2 key) of a gated MLP, when fc1 has
+    twice the outputs fc2 reads (the GLU halves them; a plain MLP's are equal).
+    `tokens` is the Keras weight whose first axis counts the tokens.
+    """
 
     name: str
     description: str
@@ -35,6 +41,17 @@ class Layout:
     signature: str
     rules: tuple
     gelu_approximate: bool = False
+    gated: tuple = ()
+    tokens: str = "block_0/token_mixing/fc2/bias"
+
+    def matches(self, state):
+        """Whether the checkpoint `state` (keys to arrays with `shape`) is of this layout."""
+        if self.signature not in state:
+            return False
+        if not self.gated:
+            return True
+        fc1, fc2 = (state.get(key) for key in self.gated)
+        return fc1 is not None and fc2 is not None and fc1.shape[0] == 2 * fc2.shape[-1]
 
     def source_of(self, path):
         """Returns `(checkpoint key, transform name)` for a Keras variable path."""
@@ -78,6 +95,21 @@ def _flax_norm(keras_layer, source):
     return _pair(keras_layer, source, ("gamma", "beta"), ("scale", "bias"), ("same", "same"), "/")
 
 
+def _timm_mixer_rules():
+    """timm's `MixerBlock` names: MLP-Mixer, and gMixer (the same keys, GLU shapes)."""
+    return (
+        *_torch_stem("stem.proj"),
+        *_torch_layer_norm("block_{i}/norm1", "blocks.{i}.norm1"),
+        *_torch_linear("block_{i}/token_mixing/fc1", "blocks.{i}.mlp_tokens.fc1"),
+        *_torch_linear("block_{i}/token_mixing/fc2", "blocks.{i}.mlp_tokens.fc2"),
+        *_torch_layer_norm("block_{i}/norm2", "blocks.{i}.norm2"),
+        *_torch_linear("block_{i}/channel_mixing/fc1", "blocks.{i}.mlp_channels.fc1"),
+        *_torch_linear("block_{i}/channel_mixing/fc2", "blocks.{i}.mlp_channels.fc2"),
+        *_torch_layer_norm("norm", "norm"),
+        *_torch_linear("head", "head"),
+    )
+
+
 def _resmlp_rules(stem, token, channels, scale1, scale2):
     block = "blocks.{i}"
     return (
@@ -113,22 +145,38 @@ LAYOUTS = (
         ),
         gelu_approximate=True,
     ),
+    # Before mixer_timm: the same keys, told apart by the GLU's halved fc2 input.
+    Layout(
+        "gmixer_timm",
+        "timm gMixer state dict (gmixer_*)",
+        "gmixer",
+        "blocks.0.mlp_tokens.fc1.weight",
+        _timm_mixer_rules(),
+        gated=("blocks.0.mlp_channels.fc1.weight", "blocks.0.mlp_channels.fc2.weight"),
+    ),
     Layout(
         "mixer_timm",
         "timm MLP-Mixer state dict (mixer_*)",
         "mixer",
         "blocks.0.mlp_tokens.fc1.weight",
+        _timm_mixer_rules(),
+    ),
+    Layout(
+        "gmlp_timm",
+        "timm gMLP state dict (gmlp_*)",
+        "gmlp",
+        "blocks.0.mlp_channels.gate.proj.weight",
         (
             *_torch_stem("stem.proj"),
-            *_torch_layer_norm("block_{i}/norm1", "blocks.{i}.norm1"),
-            *_torch_linear("block_{i}/token_mixing/fc1", "blocks.{i}.mlp_tokens.fc1"),
-            *_torch_linear("block_{i}/token_mixing/fc2", "blocks.{i}.mlp_tokens.fc2"),
-            *_torch_layer_norm("block_{i}/norm2", "blocks.{i}.norm2"),
+            *_torch_layer_norm("block_{i}/norm", "blocks.{i}.norm"),
             *_torch_linear("block_{i}/channel_mixing/fc1", "blocks.{i}.mlp_channels.fc1"),
+            *_torch_layer_norm("block_{i}/channel_mixing/gate/norm", "blocks.{i}.mlp_channels.gate.norm"),
+            *_torch_linear("block_{i}/channel_mixing/gate/proj", "blocks.{i}.mlp_channels.gate.proj"),
             *_torch_linear("block_{i}/channel_mixing/fc2", "blocks.{i}.mlp_channels.fc2"),
             *_torch_layer_norm("norm", "norm"),
             *_torch_linear("head", "head"),
         ),
+        tokens="block_0/channel_mixing/gate/proj/bias",
     ),
     Layout(
         "resmlp_deit",
@@ -136,6 +184,7 @@ LAYOUTS = (
         "resmlp",
         "blocks.0.attn.weight",
         _resmlp_rules("patch_embed.proj", "attn", "mlp", "gamma_1", "gamma_2"),
+        tokens="block_0/token_mixing/linear/bias",
     ),
     Layout(
         "resmlp_timm",
@@ -143,19 +192,21 @@ LAYOUTS = (
         "resmlp",
         "blocks.0.linear_tokens.weight",
         _resmlp_rules("stem.proj", "linear_tokens", "mlp_channels", "ls1", "ls2"),
+        tokens="block_0/token_mixing/linear/bias",
     ),
 )
+
 
 def detect_layout(state, path):
     """Returns the `Layout` whose signature key `state` holds, or raises."""
     for layout in LAYOUTS:
-        if layout.signature in state:
+        if layout.matches(state):
             return layout
     sample = ", ".join(sorted(state)[:6])
     raise ValueError(
         f"Checkpoint {path!r} has none of the known layouts (official Flax "
-        f"MLP-Mixer .npz, official deit ResMLP, timm mixer_*/resmlp_*); its keys "
-        f"begin: {sample}."
+        f"MLP-Mixer .npz, official deit ResMLP, timm mixer_*/resmlp_*/gmlp_*/gmixer_*); "
+        f"its keys begin: {sample}."
     )
 
 
