@@ -26,9 +26,19 @@ LAYER_CASES = {
         lambda: layers.MixerBlock(norm="affine", layer_scale_init=0.1, drop_path_rate=0.1),
         TOKENS,
     ),
+    "token_mixing_glu": (lambda: layers.TokenMixing(hidden_dim=8, glu=True), TOKENS),
+    "channel_mixing_glu": (lambda: layers.ChannelMixing(mlp_ratio=2, glu=True), TOKENS),
+    "gmixer_block": (
+        lambda: layers.MixerBlock(token_mixing_dim=8, channel_mixing_dim=48, glu=True), TOKENS
+    ),
+    "spatial_gating_unit": (lambda: layers.SpatialGatingUnit(), TOKENS),
+    "channel_mixing_sgu": (lambda: layers.ChannelMixing(mlp_ratio=2, spatial_gating=True), TOKENS),
+    "gmlp_block": (lambda: layers.GMLPBlock(mlp_ratio=3, drop_path_rate=0.1), TOKENS),
 }
 
-EXPECTED_OUTPUT_SHAPES = {"patch_embedding": (2, 8, 24), "token_dense": (2, 5, 24)}
+EXPECTED_OUTPUT_SHAPES = {
+    "patch_embedding": (2, 8, 24), "token_dense": (2, 5, 24), "spatial_gating_unit": (2, 16, 12),
+}
 
 
 def _inputs(shape, seed=0):
@@ -76,7 +86,8 @@ def test_registered_serializable(case):
 @pytest.mark.parametrize("case", sorted(LAYER_CASES))
 def test_one_training_step_changes_every_trainable_weight(case):
     make, shape = LAYER_CASES[case]
-    model = _model(make, shape)
+    # Random weights: gMLP's gate starts with a ~1e-6 kernel, which starves its norm of gradient.
+    model = randomize_weights(_model(make, shape))
     if not model.trainable_weights:
         pytest.skip("layer without weights")
     x = _inputs(shape)
@@ -164,6 +175,9 @@ def test_gelu_forms_differ():
         (lambda: layers.PatchEmbedding(4, 8), (1, 10, 8, 3), "height 10 is not a multiple"),
         (lambda: layers.PatchEmbedding(4, 8), (1, 8, 6, 3), "width 6 is not a multiple"),
         (lambda: layers.TokenMixing(), (1, 5), "token table"),
+        (lambda: layers.SpatialGatingUnit(), (1, 4, 7), "an even number of channels"),
+        (lambda: layers.ChannelMixing(hidden_dim=7, glu=True), (1, 4, 8), "expected an even width"),
+        (lambda: layers.TokenMixing(hidden_dim=5, glu=True), (1, 4, 8), "expected an even width"),
     ],
 )
 def test_layers_reject_bad_shapes(make, shape, message):
@@ -202,6 +216,12 @@ BAD_LAYER_ARGUMENTS = [
     (lambda: layers.RepMLPBlock(4, momentum=2), r"momentum=2 is not supported; expected a number in \[0, 1\]"),
     (lambda: layers.RepMLPBlock(4, deploy="yes"), "deploy='yes'"),
     (lambda: layers.FFNBlock(expansion=True), "expansion=True"),
+    (lambda: layers.TokenMixing(glu=True), "glu=True is not supported with hidden_dim=None"),
+    (lambda: layers.MixerBlock(glu="yes"), "glu='yes'"),
+    (lambda: layers.ChannelMixing(spatial_gating=1), "spatial_gating=1"),
+    (lambda: layers.SpatialGatingUnit(norm_epsilon=0), "norm_epsilon=0"),
+    (lambda: layers.GMLPBlock(mlp_ratio=0), "mlp_ratio=0"),
+    (lambda: layers.GMLPBlock(gate_norm_epsilon=-1), "gate_norm_epsilon=-1"),
     (lambda: layers.FFNBlock(epsilon=float("nan")), "epsilon=nan"),
 ]
 

@@ -17,10 +17,11 @@ from conftest import to_numpy
 from conftest import relative_error
 from reference import reference_forward
 
-# The registry's exact counts (checked against timm's in test_parity).
+# The registry's exact counts (checked against timm's in test_parity and test_gmlp).
 PARAMETER_COUNTS = {
     name: keras_mixer.model_info(name).params
-    for name in keras_mixer.list_models(family="resmlp") + keras_mixer.list_models(family="mixer")
+    for family in ("resmlp", "mixer", "gmlp", "gmixer")
+    for name in keras_mixer.list_models(family=family)
 }
 
 
@@ -43,7 +44,19 @@ def small_mixer(**kwargs):
     return keras_mixer.MLPMixer(**kwargs)
 
 
-SMALL_MODELS = {"resmlp": small_resmlp, "mixer": small_mixer}
+def small_gmlp(**kwargs):
+    kwargs = {"patch_size": 4, "embed_dim": 16, "depth": 2, "mlp_ratio": 3.0,
+              "input_shape": (16, 16, 3), "classes": 5, **kwargs}
+    return keras_mixer.GMLP(**kwargs)
+
+
+def small_gmixer(**kwargs):
+    kwargs = {"patch_size": 4, "embed_dim": 16, "depth": 2, "token_mixing_dim": 8,
+              "channel_mixing_dim": 32, "input_shape": (16, 16, 3), "classes": 5, **kwargs}
+    return keras_mixer.GMixer(**kwargs)
+
+
+SMALL_MODELS = {"resmlp": small_resmlp, "mixer": small_mixer, "gmlp": small_gmlp, "gmixer": small_gmixer}
 
 
 # A count depends only on the architecture (backend-independent Python); the
