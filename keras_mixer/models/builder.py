@@ -16,6 +16,7 @@ from keras_mixer.layers import traceable
 from keras_mixer.models.model import Model
 from keras_mixer.models.model import ModelSpec
 from keras_mixer.weights import load_weights
+from keras_mixer.weights import preprocessing_for
 from keras_mixer.weights import validate_weights_argument
 
 POOLINGS = (None, "avg", "max")
@@ -91,6 +92,26 @@ def preprocessing_layer(preprocessing):
         dtype="float32",
         name="preprocessing",
     )
+
+
+def resolve_preprocessing(family, arguments, weights):
+    """The `registry.Preprocessing` a `family` model applies, kept in `arguments["preprocessing"]`.
+
+    An explicit `preprocessing` argument (`{"mean": ..., "std": ...}` in 0-255
+    units, or a `registry.Preprocessing`) wins; else the one the `weights`
+    bring (a preset with its own, see `preprocessing_for`); else the family's
+    (kept as None).
+    """
+    chosen = arguments["preprocessing"]
+    if isinstance(chosen, registry.Preprocessing):
+        chosen = chosen.get_config()
+    if chosen is None:
+        own = preprocessing_for(weights, family, arguments)
+        chosen = None if own is None else own.get_config()
+    arguments["preprocessing"] = chosen
+    if chosen is None:
+        return registry.family_info(family).preprocessing
+    return registry.Preprocessing.from_config(chosen)
 
 
 def input_layer(input_shape, input_tensor):

@@ -126,3 +126,12 @@ def _variant(depth, params):
 
 GMixer12 = _variant(12, 12_701_080)
 GMixer24 = _variant(24, 24_721_096)
+
+# timm's own training (RandAugment "ra3" recipe), published on the Hugging Face hub.
+registry.register_preset(
+    "gmixer24", "imagenet",
+    url="https://huggingface.co/timm/gmixer_24_224.ra3_in1k/resolve/main/model.safetensors",
+    source="timm (gmixer_24_224.ra3_in1k, Hugging Face hub)", layout="gmixer_timm", classes=1000,
+    training_data="ImageNet-1k", license="Apache-2.0", top1=78.03,
+    top1_source="timm results-imagenet.csv",
+)

@@ -123,3 +123,12 @@ def _variant(size, embed_dim, params, timm):
 GMLPTi16 = _variant("Ti", 128, 5_867_328, "gmlp_ti16_224")
 GMLPS16 = _variant("S", 256, 19_422_656, "gmlp_s16_224")
 GMLPB16 = _variant("B", 512, 73_075_392, "gmlp_b16_224")
+
+# timm's own training (RandAugment "ra3" recipe), published on the Hugging Face hub.
+registry.register_preset(
+    "gmlp_s16", "imagenet",
+    url="https://huggingface.co/timm/gmlp_s16_224.ra3_in1k/resolve/main/model.safetensors",
+    source="timm (gmlp_s16_224.ra3_in1k, Hugging Face hub)", layout="gmlp_timm", classes=1000,
+    training_data="ImageNet-1k", license="Apache-2.0", top1=79.64,
+    top1_source="timm results-imagenet.csv",
+)

@@ -2,8 +2,8 @@
 
 Shapes that match are taken as they are. Token-mixing weights whose token
 axes differ are resampled to the model's patch grid (`resample.py`). A head
-whose class count differs is left as the model initialised it, with a log
-line. Anything else is collected into one ValueError naming the key, the
+whose class count differs, or a head the checkpoint lacks altogether (a
+backbone), is left as the model initialised it, with a log line. Anything else is collected into one ValueError naming the key, the
 shape expected and the shape found.
 """
 
@@ -47,9 +47,12 @@ def adapt_checkpoint(model, found, expected, path):
     """
     grid = patch_grid(model)
     adapted, errors, head = {}, [], []
+    head_keys = [key for key in expected if role(key) == ("head",)]
+    headless = bool(head_keys) and not any(key in found for key in head_keys)
     for key, shape in expected.items():
         if key not in found:
-            errors.append(f"{key}: expected shape {shape}, missing from the checkpoint")
+            if not (headless and key in head_keys):
+                errors.append(f"{key}: expected shape {shape}, missing from the checkpoint")
             continue
         label, array = found[key]
         kind = role(key)
@@ -74,6 +77,11 @@ def adapt_checkpoint(model, found, expected, path):
             f"Checkpoint {path!r} does not match model {model.name!r} (built for "
             f"input {model.input_shape[1:]} and output {model.output_shape[1:]}): "
             f"{describe(errors)}. Nothing was loaded."
+        )
+    if headless:
+        logger.warning(
+            "%s has no classifier head (a backbone); the body is loaded and the head of "
+            "model %r keeps its fresh initialisation.", path, model.name,
         )
     if head:
         classes = [found[key][1].shape[-1] for key in head][0]
