@@ -146,3 +146,26 @@ def test_parameter_counts_equal_timms(name):
     timm = import_timm()
     reference = timm.create_model(TIMM_VARIANTS[name], pretrained=False)
     assert sum(parameter.numel() for parameter in reference.parameters()) == keras_mixer.model_info(name).params
+
+
+def test_fuse_for_inference_keeps_gated_models_as_they_are():
+    for model in (small_gmlp(), small_gmixer()):
+        assert keras_mixer.fuse_for_inference(model) is model
+
+
+def test_convert_command_reads_a_gmlp_checkpoints_geometry(tmp_path, monkeypatch, capsys):
+    from keras_mixer.cli import main
+    from test_weights import small_variant
+
+    reference = timm_gmlp()
+    path = str(tmp_path / "gmlp.safetensors")
+    _save_state(reference, path, "safetensors")
+    small_variant(monkeypatch, "gmlp_s16", lambda **kwargs: keras_mixer.GMLP(
+        patch_size=PATCH, embed_dim=DIM, depth=DEPTH, classifier_activation=None, **kwargs),
+        patch_size=PATCH, embed_dim=DIM, depth=DEPTH, mlp_ratio=6.0)
+    destination = str(tmp_path / "gmlp.weights.h5")
+    assert main(["convert", path, destination, "--model", "gmlp_s16"]) == 0
+    assert f"input ({SIZE}, {SIZE}), {CLASSES} classes" in capsys.readouterr().out
+    images = random_images((2, SIZE, SIZE, 3))
+    np.testing.assert_allclose(small_gmlp(weights=destination).predict(images, verbose=0),
+                               small_gmlp(weights=path).predict(images, verbose=0), rtol=1e-6)
