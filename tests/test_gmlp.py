@@ -75,26 +75,23 @@ def small_gmixer(**kwargs):
     return keras_mixer.GMixer(**kwargs)
 
 
-@pytest.mark.parametrize("checkpoint_format", ["safetensors", "pth"])
-def test_gmlp_matches_timm(tmp_path, checkpoint_format):
-    reference = timm_gmlp()
-    path = str(tmp_path / f"gmlp.{checkpoint_format}")
-    _save_state(reference, path, checkpoint_format)
-    model = small_gmlp(weights=path)
-    images = random_images((2, SIZE, SIZE, 3))
-    expected = _torch_logits(reference, (images / 127.5 - 1.0).transpose(0, 3, 1, 2))
-    assert relative_error(model.predict(images, verbose=0), expected) <= TOLERANCE
+# family: (timm's model, the Keras model loading it, timm's input normalisation of 0-255 pixels)
+PARITY = {
+    "gmlp": (timm_gmlp, small_gmlp, lambda images: images / 127.5 - 1.0),  # mean, std 0.5
+    "gmixer": (timm_gmixer, small_gmixer, lambda images: (images / 255.0 - IMAGENET_MEAN) / IMAGENET_STD),
+}
 
 
 @pytest.mark.parametrize("checkpoint_format", ["safetensors", "pth"])
-def test_gmixer_matches_timm(tmp_path, checkpoint_format):
-    reference = timm_gmixer()
-    path = str(tmp_path / f"gmixer.{checkpoint_format}")
+@pytest.mark.parametrize("family", sorted(PARITY))
+def test_logits_match_timm(tmp_path, family, checkpoint_format):
+    make_reference, make_model, normalise = PARITY[family]
+    reference = make_reference()
+    path = str(tmp_path / f"{family}.{checkpoint_format}")
     _save_state(reference, path, checkpoint_format)
-    model = small_gmixer(weights=path)
+    model = make_model(weights=path)
     images = random_images((2, SIZE, SIZE, 3))
-    normalised = (images / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
-    expected = _torch_logits(reference, normalised.transpose(0, 3, 1, 2))
+    expected = _torch_logits(reference, normalise(images).transpose(0, 3, 1, 2))
     assert relative_error(model.predict(images, verbose=0), expected) <= TOLERANCE
 
 
