@@ -219,6 +219,7 @@ BAD_LAYER_ARGUMENTS = [
     (lambda: layers.TokenMixing(glu=True), "glu=True is not supported with hidden_dim=None"),
     (lambda: layers.MixerBlock(glu="yes"), "glu='yes'"),
     (lambda: layers.ChannelMixing(spatial_gating=1), "spatial_gating=1"),
+    (lambda: layers.ChannelMixing(spatial_gating=True, glu=True), "expected one gate"),
     (lambda: layers.SpatialGatingUnit(norm_epsilon=0), "norm_epsilon=0"),
     (lambda: layers.GMLPBlock(mlp_ratio=0), "mlp_ratio=0"),
     (lambda: layers.GMLPBlock(gate_norm_epsilon=-1), "gate_norm_epsilon=-1"),

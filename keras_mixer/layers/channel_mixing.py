@@ -53,6 +53,11 @@ class ChannelMixing(MixingMLP):
         self.mlp_ratio = positive_float("mlp_ratio", mlp_ratio)
         self.spatial_gating = boolean("spatial_gating", spatial_gating)
         self.norm_epsilon = positive_float("norm_epsilon", norm_epsilon)
+        if self.spatial_gating and self.glu:
+            raise ValueError(
+                "ChannelMixing: glu=True with spatial_gating=True is not supported; expected "
+                "one gate (gMixer: glu, gMLP: spatial_gating)."
+            )
         if self.spatial_gating:
             self.gate = SpatialGatingUnit(self.norm_epsilon, dtype=self.dtype_policy,
                                           name="gate")
