@@ -16,9 +16,8 @@ Example:
 >>> import keras_mixer
 >>> keras_mixer.list_models("resmlp*")
 ['resmlp12', 'resmlp24', 'resmlp36', 'resmlp_digits', 'resmlpb24']
->>> keras_mixer.list_presets(family="mixer")
-['mixer_b16.imagenet', 'mixer_b16.imagenet21k', 'mixer_b16.miil_in21k',
- 'mixer_b16.miil_in21k_ft_in1k', 'mixer_l16.imagenet', 'mixer_l16.imagenet21k']
+>>> keras_mixer.list_presets("mixer_l16*")
+['mixer_l16.imagenet', 'mixer_l16.imagenet21k']
 >>> info = keras_mixer.model_info("resmlp12")
 >>> info.params, info.family.eval_transform.crop_ratio
 (15350872, 0.9)

@@ -177,6 +177,12 @@ _preset("mixer_b16", "imagenet21k", "imagenet21k/Mixer-B_16.npz", 21843, None,
         "21,843-class head, no ImageNet-1k top-1", "ImageNet-21k")
 _preset("mixer_l16", "imagenet21k", "imagenet21k/Mixer-L_16.npz", 21843, None,
         "21,843-class head, no ImageNet-1k top-1", "ImageNet-21k")
+# Trained from scratch on ImageNet-1k with the SAM optimizer (Chen et al. 2021,
+# arXiv:2106.01548), in the same Flax layout; no top-1 is published with the files.
+for _variant_name, _file in (("mixer_b16", "Mixer-B_16.npz"), ("mixer_b32", "Mixer-B_32.npz")):
+    _preset(_variant_name, "sam", f"sam/{_file}", 1000, None,
+            "not published with the file (SAM paper, arXiv:2106.01548)",
+            "ImageNet-1k (SAM optimizer, Inception-style preprocessing)")
 
 # Alibaba-MIIL's ImageNet-21K-P pre-training (arXiv:2104.10972), in timm's layout and
 # exact GELU; its inputs are 0-255 pixels / 255 (timm cfg mean 0, std 1).
