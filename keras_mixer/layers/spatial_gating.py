@@ -30,11 +30,11 @@ class SpatialGatingUnit(keras.layers.Layer):
 
     Example:
 
-    >>> import numpy as np, keras_mixer
+    >>> import keras, numpy as np, keras_mixer
     >>> unit = keras_mixer.layers.SpatialGatingUnit()
     >>> x = np.random.default_rng(0).normal(size=(2, 196, 768)).astype("float32")
-    >>> y = unit(x)
-    >>> tuple(y.shape), tuple(unit.proj.kernel.shape)
+    >>> y = keras.ops.convert_to_numpy(unit(x))
+    >>> y.shape, tuple(unit.proj.kernel.shape)
     ((2, 196, 384), (196, 196))
     >>> bool(np.allclose(y, x[..., :384], atol=1e-3))  # at initialisation: Z1
     True
