@@ -145,7 +145,8 @@ def from_preset(preset, **kwargs):
 
     `kwargs` override the preset's builder arguments (`classes`,
     `input_shape`, `include_top`, ...): the body is adapted as for any
-    checkpoint, and a new head is freshly initialised.
+    checkpoint, and a new head is freshly initialised. A backbone preset
+    gives the token table (`include_top=False`) unless told otherwise.
 
     Example:
 
@@ -156,7 +157,8 @@ def from_preset(preset, **kwargs):
         raise ValueError(f"preset={preset!r} is not supported; expected a preset name or folder.")
     if not os.path.isdir(preset):
         info = registry.preset_info(os.fspath(preset))
-        kwargs = {"classes": info.classes, **info.arguments, **kwargs}
+        kwargs = {"classes": info.classes, "include_top": not info.backbone, **info.arguments,
+                  **kwargs}
         return info.variant.build(weights=info.tag, **kwargs)
     family, arguments = read_preset_config(os.fspath(preset))
     return registry.family_info(family).builder(**{**arguments, **kwargs}, weights=preset)

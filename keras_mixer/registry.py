@@ -16,8 +16,8 @@ Example:
 >>> import keras_mixer
 >>> keras_mixer.list_models("resmlp*")
 ['resmlp12', 'resmlp24', 'resmlp36', 'resmlp_digits', 'resmlpb24']
->>> keras_mixer.list_presets(family="mixer")
-['mixer_b16.imagenet', 'mixer_b16.imagenet21k', 'mixer_l16.imagenet', 'mixer_l16.imagenet21k']
+>>> keras_mixer.list_presets("mixer_l16*")
+['mixer_l16.imagenet', 'mixer_l16.imagenet21k']
 >>> info = keras_mixer.model_info("resmlp12")
 >>> info.params, info.family.eval_transform.crop_ratio
 (15350872, 0.9)
@@ -28,15 +28,47 @@ Example:
 import dataclasses
 import fnmatch
 import inspect
+import math
 import types
 
 
 @dataclasses.dataclass(frozen=True)
 class Preprocessing:
-    """How 0-255 RGB pixels become the model's inputs: `(x - mean) / std`, per channel."""
+    """How 0-255 RGB pixels become the model's inputs: `(x - mean) / std`, per channel.
+
+    Example:
+
+    >>> from keras_mixer.registry import Preprocessing
+    >>> Preprocessing.from_config({"mean": [0, 0, 0], "std": [255, 255, 255]}).describe()
+    '(x - 0) / 255'
+    """
 
     mean: tuple
     std: tuple
+
+    def get_config(self):
+        """`{"mean": [...], "std": [...]}`, as a model's spec keeps it."""
+        return {"mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_config(cls, config):
+        """The `Preprocessing` of a `get_config()` dict, every value checked."""
+        values = config if isinstance(config, dict) else {}
+        mean, std = values.get("mean"), values.get("std")
+        numbers = (int, float)
+        if not (
+            set(values) == {"mean", "std"}
+            and all(isinstance(item, (list, tuple)) and len(item) == 3 for item in (mean, std))
+            and all(isinstance(v, numbers) and not isinstance(v, bool) and math.isfinite(v)
+                    for v in (*mean, *std))
+            and all(v > 0 for v in std)
+        ):
+            raise ValueError(
+                f"preprocessing={config!r} is not supported; expected None or "
+                f"{{'mean': [m, m, m], 'std': [s, s, s]}} with finite numbers in 0-255 "
+                f"pixel units and std > 0."
+            )
+        return cls(tuple(mean), tuple(std))
 
     def describe(self):
         if len(set(self.mean)) == 1 and len(set(self.std)) == 1:
@@ -129,8 +161,11 @@ class Preset:
     `layout` names the checkpoint layout (see `keras_mixer.weights`);
     `arguments` are builder arguments the checkpoint needs (Mixer's GELU
     form); `sha256` is given where the publisher gives one; `backbone`
-    presets have no classifier worth keeping (load them with
-    `include_top=False`).
+    presets have no classifier worth keeping: their converted file holds the
+    body only, and a model built with a head keeps a fresh one (or build it
+    with `include_top=False`). `preprocessing` is the preset's own input
+    normalisation where it differs from its family's; a model built with the
+    preset's weights takes it.
     """
 
     variant: Variant
@@ -146,6 +181,7 @@ class Preset:
     arguments: dict = dataclasses.field(default_factory=dict)
     sha256: str = None
     backbone: bool = False
+    preprocessing: Preprocessing = None
 
     @property
     def gelu_approximate(self):
@@ -345,21 +381,24 @@ def families_table():
 def presets_table():
     """The presets as a Markdown table (name, classes, data, top-1, licence, URL).
 
+    "preprocessing" is the preset's own where it differs from its family's.
+
     Example:
 
     >>> print(presets_table().splitlines()[0])
-    | preset | weights= | classes | trained on | top-1 (%) | top-1 from | licence | source | URL |
+    | preset | weights= | classes | trained on | top-1 (%) | top-1 from | preprocessing | licence | source | URL |
     """
     lines = [
-        "| preset | weights= | classes | trained on | top-1 (%) | top-1 from | licence | source | URL |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| preset | weights= | classes | trained on | top-1 (%) | top-1 from | preprocessing | licence | source | URL |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in list_presets():
         preset = _PRESETS[name]
         top1 = "-" if preset.top1 is None else f"{preset.top1:.2f}"
+        own = "family's" if preset.preprocessing is None else preset.preprocessing.describe()
         lines.append(
             f"| {name} | `{preset.tag}` | {preset.classes:,} | {preset.training_data} | {top1} | "
-            f"{preset.top1_source} | {preset.license} | {preset.source} | "
+            f"{preset.top1_source} | {own} | {preset.license} | {preset.source} | "
             f"[{preset.url.rsplit('/', 1)[-1]}]({preset.url}) |"
         )
     return "\n".join(lines)

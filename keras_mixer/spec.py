@@ -37,7 +37,10 @@ class ModelSpec:
 
     @property
     def preprocessing(self):
-        """The family's `Preprocessing` (what 0-255 pixels become)."""
+        """The model's `Preprocessing` (what 0-255 pixels become): its own, else its family's."""
+        own = self.arguments.get("preprocessing")
+        if own:
+            return registry.Preprocessing.from_config(own)
         return registry.family_info(self.family).preprocessing
 
     @property

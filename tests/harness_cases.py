@@ -59,6 +59,27 @@ LAYER_CASES = {
         layers.MixerBlock, dict(norm="affine", layer_scale_init=0.1, drop_path_rate=0.1),
         TOKENS, 12,
     ),
+    "token_mixing_glu": LayerCase(
+        layers.TokenMixing, dict(hidden_dim=8, glu=True), TOKENS, 4,
+        bad_arguments=(("glu", "yes"),),
+    ),
+    "channel_mixing_glu": LayerCase(layers.ChannelMixing, dict(mlp_ratio=2, glu=True), TOKENS, 4),
+    "gmixer_block": LayerCase(
+        layers.MixerBlock, dict(token_mixing_dim=8, channel_mixing_dim=48, glu=True), TOKENS, 12,
+        bad_arguments=(("glu", "yes"),),
+    ),
+    "spatial_gating_unit": LayerCase(
+        layers.SpatialGatingUnit, {}, TOKENS, 4, output_shape=(2, 16, 12),
+        bad_arguments=(("norm_epsilon", 0),),
+    ),
+    "channel_mixing_sgu": LayerCase(
+        layers.ChannelMixing, dict(mlp_ratio=2, spatial_gating=True), TOKENS, 8,
+        bad_arguments=(("spatial_gating", 1),),
+    ),
+    "gmlp_block": LayerCase(
+        layers.GMLPBlock, dict(mlp_ratio=3, drop_path_rate=0.1), TOKENS, 10,
+        bad_arguments=(("mlp_ratio", 0), ("gate_norm_epsilon", -1)),
+    ),
     "fused_mixer_block": LayerCase(
         layers.FusedMixerBlock, dict(token_mixing_dim=8, channel_mixing_dim=48), TOKENS, 10,
         bad_arguments=(("norm_epsilon", -1.0), ("channel_mixing_dim", None)),
@@ -115,6 +136,19 @@ MODEL_CASES = {
             ("token_mixing_dim", 0), ("channel_mixing_dim", 2.5), ("gelu_approximate", "yes"),
             ("embed_dim", "16"), ("classifier_activation", "softmaxx"),
         ),
+    ),
+    "gmlp": ModelCase(
+        "gmlp",
+        dict(patch_size=4, embed_dim=16, depth=2, mlp_ratio=3.0, input_shape=(16, 24, 3), classes=5),
+        trainable_weights=26, features_shape=(24, 16),
+        bad_arguments=(("mlp_ratio", 0), ("depth", 0), ("remat", "yes")),
+    ),
+    "gmixer": ModelCase(
+        "gmixer",
+        dict(patch_size=4, embed_dim=16, depth=2, token_mixing_dim=8, channel_mixing_dim=32,
+             input_shape=(24, 16, 3), classes=5),
+        trainable_weights=30, features_shape=(24, 16),
+        bad_arguments=(("token_mixing_dim", 0), ("classes", 0)),
     ),
     "repmlpnet": ModelCase(
         "repmlpnet",

@@ -22,7 +22,7 @@ MODULES = sorted(
     for info in pkgutil.walk_packages(keras_mixer.__path__, prefix="keras_mixer.")
     if not info.name.endswith("__main__")
 )
-SAMPLED_VARIANTS = {"ResMLP12", "MLPMixerS32"}
+SAMPLED_VARIANTS = {"ResMLP12", "MLPMixerS32", "GMLPTi16", "GMixer12"}
 SKIPPED_VARIANTS = {
     keras_mixer.model_info(name).function for name in keras_mixer.list_models()
 } - SAMPLED_VARIANTS - {None}

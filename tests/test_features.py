@@ -11,12 +11,18 @@ TINY = {
     "resmlp": lambda **kw: keras_mixer.ResMLP(patch_size=4, embed_dim=16, depth=3, input_shape=(32, 32, 3), **kw),
     "mixer": lambda **kw: keras_mixer.MLPMixer(patch_size=4, embed_dim=16, depth=3, token_mixing_dim=16,
                                                channel_mixing_dim=32, input_shape=(32, 32, 3), **kw),
+    "gmlp": lambda **kw: keras_mixer.GMLP(patch_size=4, embed_dim=16, depth=3, mlp_ratio=2.0,
+                                          input_shape=(32, 32, 3), **kw),
+    "gmixer": lambda **kw: keras_mixer.GMixer(patch_size=4, embed_dim=16, depth=3, token_mixing_dim=16,
+                                              channel_mixing_dim=32, input_shape=(32, 32, 3), **kw),
     "repmlpnet": lambda **kw: keras_mixer.RepMLPNet(channels=(8, 16), depths=(1, 2), sharesets=(1, 4),
                                                     partition_sizes=(4, 2), input_shape=(32, 32, 3), **kw),
 }
 EXPECTED = {
     "resmlp": {f"block_{i}": (8, 8, 16) for i in range(3)},
     "mixer": {f"block_{i}": (8, 8, 16) for i in range(3)},
+    "gmlp": {f"block_{i}": (8, 8, 16) for i in range(3)},
+    "gmixer": {f"block_{i}": (8, 8, 16) for i in range(3)},
     "repmlpnet": {"stage0": (8, 8, 8), "stage1": (4, 4, 16)},
 }
 

@@ -37,7 +37,19 @@ def small_mixer(**kwargs):
     return keras_mixer.MLPMixer(**kwargs)
 
 
-SMALL_MODELS = {"resmlp": small_resmlp, "mixer": small_mixer}
+def small_gmlp(**kwargs):
+    kwargs = {"patch_size": 4, "embed_dim": 16, "depth": 2, "mlp_ratio": 3.0,
+              "input_shape": (16, 16, 3), "classes": 5, **kwargs}
+    return keras_mixer.GMLP(**kwargs)
+
+
+def small_gmixer(**kwargs):
+    kwargs = {"patch_size": 4, "embed_dim": 16, "depth": 2, "token_mixing_dim": 8,
+              "channel_mixing_dim": 32, "input_shape": (16, 16, 3), "classes": 5, **kwargs}
+    return keras_mixer.GMixer(**kwargs)
+
+
+SMALL_MODELS = {"resmlp": small_resmlp, "mixer": small_mixer, "gmlp": small_gmlp, "gmixer": small_gmixer}
 
 
 @pytest.mark.parametrize(

@@ -20,13 +20,13 @@ from keras_mixer import registry
 
 
 def test_listing_and_lookup():
-    assert keras_mixer.list_families() == ["mixer", "repmlpnet", "resmlp"]
+    assert keras_mixer.list_families() == ["gmixer", "gmlp", "mixer", "repmlpnet", "resmlp"]
     assert keras_mixer.list_models("mixer_b*") == ["mixer_b16", "mixer_b32"]
     assert keras_mixer.list_models(family="repmlpnet")[0] == "repmlpnet_b224"
     assert keras_mixer.list_presets("*.imagenet21k") == ["mixer_b16.imagenet21k", "mixer_l16.imagenet21k"]
     assert keras_mixer.model_info("Mixer-B/16").name == "mixer_b16"
     assert keras_mixer.preset_info("resmlp12.imagenet").variant is keras_mixer.model_info("resmlp12")
-    with pytest.raises(ValueError, match=r"Unknown model 'resmlp13'; expected one of \['mixer_b16'"):
+    with pytest.raises(ValueError, match=r"Unknown model 'resmlp13'; expected one of \['gmixer12'"):
         keras_mixer.model_info("resmlp13")
     with pytest.raises(ValueError, match="Unknown preset 'resmlp12.imagenet1k'"):
         keras_mixer.preset_info("resmlp12.imagenet1k")

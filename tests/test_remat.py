@@ -18,6 +18,8 @@ TINY = {
                                               classes=3, **kw),
     "mixer": lambda **kw: keras_mixer.MLPMixer(patch_size=4, embed_dim=16, depth=2, token_mixing_dim=8,
                                                channel_mixing_dim=32, input_shape=(16, 16, 3), classes=3, **kw),
+    "gmlp": lambda **kw: keras_mixer.GMLP(patch_size=4, embed_dim=16, depth=2, mlp_ratio=2.0,
+                                          input_shape=(16, 16, 3), classes=3, **kw),
 }
 
 

@@ -409,7 +409,7 @@ def test_every_converter_loads_a_registered_family_and_every_family_has_one():
 
     families = {layout.family for layout in LAYOUTS}
     assert families == set(registry.list_families())
-    assert len({layout.signature for layout in LAYOUTS}) == len(LAYOUTS)
+    assert len({(layout.signature, layout.gated) for layout in LAYOUTS}) == len(LAYOUTS)
 
 
 def test_two_converters_with_one_signature_are_refused(tmp_path, monkeypatch):

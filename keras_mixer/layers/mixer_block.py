@@ -1,4 +1,4 @@
-"""The pre-norm block shared by MLP-Mixer and ResMLP."""
+"""The pre-norm block shared by MLP-Mixer, ResMLP and gMixer."""
 
 import keras
 
@@ -28,7 +28,8 @@ class MixerBlock(RematWithKeywords, keras.layers.Layer):
     MLP-Mixer block: `norm="layer_norm"`, `token_mixing_dim=D_S`, no layer
     scale. ResMLP block: `norm="affine"`, `token_mixing_dim=None` (one S x S
     linear map), `layer_scale_init=gamma` (the scales are `Affine` layers
-    without bias, the same mechanism as the pre-norm).
+    without bias, the same mechanism as the pre-norm). gMixer block (timm's
+    `gmixer_*`): the Mixer block with `glu=True`, both MLPs SiLU-gated.
 
     Args:
         token_mixing_dim: None (ResMLP's linear map) or int D_S (Mixer MLP).
@@ -40,6 +41,7 @@ class MixerBlock(RematWithKeywords, keras.layers.Layer):
         drop_path_rate: stochastic-depth probability of each branch.
         dropout_rate: dropout inside both MLPs.
         gelu_approximate: tanh GELU (official Mixer) instead of exact GELU.
+        glu: both MLPs gated, `a * SiLU(g)` (gMixer; see `MixingMLP`).
         kernel_initializer, bias_initializer: for every linear map.
         **kwargs: base layer arguments.
 
@@ -70,6 +72,7 @@ class MixerBlock(RematWithKeywords, keras.layers.Layer):
         gelu_approximate=False,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        glu=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -84,6 +87,7 @@ class MixerBlock(RematWithKeywords, keras.layers.Layer):
         self.drop_path_rate = probability("drop_path_rate", drop_path_rate)
         self.dropout_rate = probability("dropout_rate", dropout_rate)
         self.gelu_approximate = boolean("gelu_approximate", gelu_approximate)
+        self.glu = boolean("glu", glu)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
 
@@ -92,6 +96,7 @@ class MixerBlock(RematWithKeywords, keras.layers.Layer):
             "bias_initializer": self.bias_initializer,
             "gelu_approximate": self.gelu_approximate,
             "dropout_rate": self.dropout_rate,
+            "glu": self.glu,
             "dtype": self.dtype_policy,
         }
         self.norm1 = self._norm("norm1")
@@ -161,4 +166,5 @@ class MixerBlock(RematWithKeywords, keras.layers.Layer):
             "gelu_approximate": self.gelu_approximate,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            "glu": self.glu,
         }

@@ -21,10 +21,15 @@ class TokenMixing(MixingMLP):
     `linear` is `(S, S)` with `linear.kernel[t, s] = A[s, t]`; biases are
     vectors over the output tokens.
 
+    With `glu=True` the MLP is gMixer's gated form: fc1 maps S to D_S tokens,
+    whose halves `(a, g)` give `a * SiLU(g)`, and fc2 maps D_S / 2 back to S
+    (see `MixingMLP`).
+
     Args:
         hidden_dim: None for the linear map, or int D_S for the MLP.
         gelu_approximate: bool, tanh-approximated GELU (official Mixer weights)
             instead of exact GELU (timm). Only used by the MLP form.
+        glu: bool, the SiLU-gated MLP of gMixer (needs `hidden_dim`).
         dropout_rate: dropout after the activation and after the output.
         kernel_initializer, bias_initializer: initialisers of the maps.
         **kwargs: base layer arguments.
@@ -41,7 +46,21 @@ class TokenMixing(MixingMLP):
     >>> _ = linear(np.zeros((2, 196, 384), "float32"))
     >>> tuple(linear.linear.kernel.shape)
     (196, 196)
+    >>> glu = keras_mixer.layers.TokenMixing(hidden_dim=384, glu=True)  # gMixer
+    >>> _ = glu(np.zeros((2, 196, 384), "float32"))
+    >>> tuple(glu.fc1.kernel.shape), tuple(glu.fc2.kernel.shape)
+    ((196, 384), (192, 196))
     """
+
+    HIDDEN_AXIS = 1  # fc1 writes (B, D_S, C)
+
+    def __init__(self, hidden_dim=None, **kwargs):
+        super().__init__(hidden_dim, **kwargs)
+        if self.glu and self.hidden_dim is None:
+            raise ValueError(
+                "TokenMixing: glu=True is not supported with hidden_dim=None (one linear "
+                "map has nothing to gate); expected an integer hidden_dim."
+            )
 
     def _token_map(self, units, name):
         return TokenDense(units, **self._linear_kwargs(name))
@@ -60,7 +79,10 @@ class TokenMixing(MixingMLP):
             self.fc1 = self._token_map(self.hidden_dim, "fc1")
             self.fc2 = self._token_map(tokens, "fc2")
             self.fc1.build(input_shape)
-            self.fc2.build((input_shape[0], self.hidden_dim, input_shape[2]))
+            width = self._activated_width(self.hidden_dim)
+            self.fc2.build((input_shape[0], width, input_shape[2]))
+            if self.glu:
+                self._open_gates()
 
     def call(self, inputs, training=None):
         if self.hidden_dim is None:

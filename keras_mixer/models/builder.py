@@ -17,6 +17,7 @@ from keras_mixer.models.model import Model
 from keras_mixer.models.model import ModelSpec
 from keras_mixer.models.model import remat_scope
 from keras_mixer.weights import load_weights
+from keras_mixer.weights import preprocessing_for
 from keras_mixer.weights import validate_weights_argument
 
 POOLINGS = (None, "avg", "max")
@@ -94,6 +95,26 @@ def preprocessing_layer(preprocessing):
     )
 
 
+def resolve_preprocessing(family, arguments, weights):
+    """The `registry.Preprocessing` a `family` model applies, kept in `arguments["preprocessing"]`.
+
+    An explicit `preprocessing` argument (`{"mean": ..., "std": ...}` in 0-255
+    units, or a `registry.Preprocessing`) wins; else the one the `weights`
+    bring (a preset with its own, see `preprocessing_for`); else the family's
+    (kept as None).
+    """
+    chosen = arguments["preprocessing"]
+    if isinstance(chosen, registry.Preprocessing):
+        chosen = chosen.get_config()
+    if chosen is None:
+        own = preprocessing_for(weights, family, arguments)
+        chosen = None if own is None else own.get_config()
+    arguments["preprocessing"] = chosen
+    if chosen is None:
+        return registry.family_info(family).preprocessing
+    return registry.Preprocessing.from_config(chosen)
+
+
 def input_layer(input_shape, input_tensor):
     if input_tensor is None:
         return keras.Input(shape=input_shape, name="images")
@@ -115,8 +136,12 @@ def build_isotropic_model(
     input_tensor,
     name,
     preprocessing_channels=None,
+    block=MixerBlock,
 ):
-    """Assembles preprocessing, patch stem, `depth` MixerBlocks, norm and head.
+    """Assembles preprocessing, patch stem, `depth` blocks, norm and head.
+
+    `block` is the block layer (`MixerBlock`, or `GMLPBlock` for gMLP), made
+    with `block_kwargs`.
 
     `arguments` are the family builder's (see `spec_arguments`): the sizes
     `patch_size`, `embed_dim`, `depth` and the keras.applications ones.
@@ -150,7 +175,7 @@ def build_isotropic_model(
     # Made (not built) before any weight exists: the blocks check block_kwargs.
     with remat_scope(remat_layers):
         blocks = [
-            MixerBlock(
+            block(
                 drop_path_rate=arguments["drop_path_rate"],
                 dropout_rate=arguments["dropout_rate"],
                 name=name,
@@ -163,8 +188,8 @@ def build_isotropic_model(
     x = PatchEmbedding(
         patch_size, embed_dim, kernel_initializer=stem_initializer, name="stem"
     )(x)
-    for block in blocks:
-        x = block(x)
+    for layer in blocks:
+        x = layer(x)
     x = final_norm(x)
     outputs = classification_output(
         x,

@@ -6,6 +6,7 @@ from keras_mixer import registry
 from keras_mixer.models.builder import block_feature_layers
 from keras_mixer.models.builder import build_isotropic_model
 from keras_mixer.models.builder import preprocessing_layer
+from keras_mixer.models.builder import resolve_preprocessing
 from keras_mixer.models.builder import spec_arguments
 from keras_mixer.weights import gelu_approximate_for
 
@@ -20,6 +21,7 @@ def MLPMixer(
     token_mixing_dim=384,
     channel_mixing_dim=3072,
     gelu_approximate=None,
+    preprocessing=None,
     include_top=True,
     weights=None,
     input_tensor=None,
@@ -50,6 +52,10 @@ def MLPMixer(
             checkpoints were trained; False for exact GELU, as timm uses; None
             (default) takes the form of the `weights` checkpoint (tanh for the
             official `.npz` files and tags, exact otherwise).
+        preprocessing: None (default) for the family's [-1, 1] scaling, or
+            the preset's own when `weights` names one that has it (MIIL's
+            Mixer-B/16: `x / 255`); or `{"mean": [...], "std": [...]}` in
+            0-255 pixel units (see `include_preprocessing`).
         include_top: whether to end with the classification head.
         weights: None (random initialisation), an official tag
             (`"imagenet"`, `"imagenet21k"` for B/16 and L/16; see
@@ -66,7 +72,8 @@ def MLPMixer(
         classes: number of classes of the head.
         classifier_activation: activation of the head (`"softmax"`, None, ...).
         include_preprocessing: take raw 0-255 pixels (uint8 or float) and scale
-            them to [-1, 1]; if False the model takes scaled inputs.
+            them to [-1, 1] (or as `preprocessing` says); if False the model
+            takes scaled inputs.
         drop_path_rate: stochastic depth rate of every block (the official
             code has none; timm uses the same rate in every block).
         dropout_rate: dropout inside the MLPs and before the head.
@@ -102,7 +109,7 @@ def MLPMixer(
             "kernel_initializer": "lecun_normal",
         },
         final_norm=keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="norm"),
-        preprocessing=preprocessing_layer(FAMILY.preprocessing),
+        preprocessing=preprocessing_layer(resolve_preprocessing("mixer", arguments, weights)),
         stem_initializer="lecun_normal",
         head_initializer="zeros",
         weights=weights,
@@ -176,3 +183,26 @@ _preset("mixer_b16", "imagenet21k", "imagenet21k/Mixer-B_16.npz", 21843, None,
         "21,843-class head, no ImageNet-1k top-1", "ImageNet-21k")
 _preset("mixer_l16", "imagenet21k", "imagenet21k/Mixer-L_16.npz", 21843, None,
         "21,843-class head, no ImageNet-1k top-1", "ImageNet-21k")
+# Trained from scratch on ImageNet-1k with the SAM optimizer (Chen et al. 2021,
+# arXiv:2106.01548), in the same Flax layout; no top-1 is published with the files.
+for _variant_name, _file in (("mixer_b16", "Mixer-B_16.npz"), ("mixer_b32", "Mixer-B_32.npz")):
+    _preset(_variant_name, "sam", f"sam/{_file}", 1000, None,
+            "not published with the file (SAM paper, arXiv:2106.01548)",
+            "ImageNet-1k (SAM optimizer, Inception-style preprocessing)")
+
+# Alibaba-MIIL's ImageNet-21K-P pre-training (arXiv:2104.10972), in timm's layout and
+# exact GELU; its inputs are 0-255 pixels / 255 (timm cfg mean 0, std 1).
+MIIL = "https://huggingface.co/timm/mixer_b16_224.{}/resolve/main/model.safetensors"
+for _tag, _classes, _top1, _top1_source, _data in (
+    ("miil_in21k", 11221, None, "11,221-class head, no ImageNet-1k top-1",
+     "ImageNet-21K-P (winter 2021, 11,221 classes)"),
+    ("miil_in21k_ft_in1k", 1000, 82.31, "timm results-imagenet.csv",
+     "ImageNet-21K-P, fine-tuned on ImageNet-1k"),
+):
+    registry.register_preset(
+        "mixer_b16", _tag, url=MIIL.format(_tag),
+        source=f"Alibaba-MIIL via timm (mixer_b16_224.{_tag}, Hugging Face hub)",
+        layout="mixer_timm", classes=_classes, training_data=_data, license="Apache-2.0",
+        top1=_top1, top1_source=_top1_source, arguments={"gelu_approximate": False},
+        preprocessing=registry.Preprocessing(mean=(0.0,) * 3, std=(255.0,) * 3),
+    )

@@ -179,3 +179,13 @@ _preset("resmlp36", "imagenet_distilled", "resmlp_36_dist.pth", 81.1, DEIT_READM
 _preset("resmlpb24", "imagenet_distilled", "resmlpB_24_dist.pth", 83.6, DEIT_README, _DISTILLED)
 _preset("resmlpb24", "imagenet22k", "resmlpB_24_22k.pth", 84.4, DEIT_README,
         "ImageNet-22k, fine-tuned on ImageNet-1k")
+# Self-supervised (DINO) backbones: deit's files carry a 1,000-class head that was never
+# trained on labels; it is not kept (see registry.Preset.backbone).
+for _depth, _knn in ((12, 62.6), (24, 69.4)):
+    registry.register_preset(
+        f"resmlp{_depth}", "dino", url=f"{DEIT}resmlp_{_depth}_dino.pth",
+        source="facebookresearch/deit (official)", layout="resmlp_deit", classes=1000,
+        training_data="ImageNet-1k images without labels (DINO, self-supervised)",
+        license="Apache-2.0", top1_source=f"backbone; k-NN top-1 {_knn} ({DEIT_README})",
+        backbone=True,
+    )

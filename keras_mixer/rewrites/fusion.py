@@ -8,7 +8,8 @@ per-channel map commutes with the map over tokens, so
 `gamma * alpha` and a `(tokens, channels)` bias (`ScaledTokenDense`).
 MLP-Mixer's LayerNorm scale and shift fold the same way into the next
 maps. RepMLP blocks are re-parameterised to their single FC first. The
-maths runs once, in float64 NumPy.
+maths runs once, in float64 NumPy. gMixer's gated blocks and gMLP's blocks
+have no per-channel map to fold past their gates and are kept as they are.
 """
 
 import keras
@@ -72,8 +73,13 @@ def fused_weights(block):
     ]
 
 
+def _fusable(layer):
+    """A MixerBlock whose MLPs are not gated (a GLU's halves do not fold)."""
+    return isinstance(layer, MixerBlock) and not layer.glu
+
+
 def _fused_clone(layer):
-    if isinstance(layer, MixerBlock):
+    if _fusable(layer):
         config = layer.get_config()
         return FusedMixerBlock(
             token_mixing_dim=config["token_mixing_dim"],
@@ -90,7 +96,7 @@ def _fused_clone(layer):
 def fuse_for_inference(model):
     """Returns the inference form of `model`, with the same outputs and fewer operations.
 
-    Every `MixerBlock` (ResMLP, MLP-Mixer) becomes a `FusedMixerBlock`: its
+    Every ungated `MixerBlock` (ResMLP, MLP-Mixer) becomes a `FusedMixerBlock`: its
     per-channel maps (Affine, layer scale, LayerNorm scale and shift) are
     folded into the neighbouring linear maps. Every `RepMLPBlock` of a
     training-form RepMLPNet becomes its single-FC deploy form
@@ -113,13 +119,13 @@ def fuse_for_inference(model):
     check_model(model, "fuse_for_inference")
     if any(isinstance(layer, RepMLPBlock) and not layer.deploy for layer in iter_layers(model)):
         model = reparameterize(model)
-    if not any(isinstance(layer, MixerBlock) for layer in iter_layers(model)):
+    if not any(_fusable(layer) for layer in iter_layers(model)):
         return model
     return rebuild(model, _fused_clone, _fused_weights, "fuse", form="fused")
 
 
 def _fused_weights(source, target):
-    if not isinstance(source, MixerBlock):
+    if not _fusable(source):
         return False
     target.set_weights([
         np.asarray(value, weight.dtype) for value, weight in zip(fused_weights(source), target.weights)

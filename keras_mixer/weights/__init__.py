@@ -15,6 +15,7 @@ import os
 from keras_mixer import registry
 from keras_mixer.presets import check_preset_family
 from keras_mixer.presets import is_preset_folder
+from keras_mixer.presets import read_preset_config
 from keras_mixer.spec import spec_of
 
 from keras_mixer.weights.download import converted_weights
@@ -103,6 +104,24 @@ def gelu_approximate_for(weights, family, arguments):
     return read_layout(path, lazy=True)[0].gelu_approximate
 
 
+def preprocessing_for(weights, family, arguments):
+    """The input normalisation the weights bring where it differs from the family's, or None.
+
+    A registered preset's own `Preprocessing` (MIIL's Mixer-B/16: `x / 255`),
+    or the one a preset folder's model was built with; None for everything else.
+    """
+    validate_weights_argument(weights, family, arguments)
+    if weights is None:
+        return None
+    path = os.fspath(weights)
+    if is_preset_folder(path):
+        check_preset_family(path, family)
+        own = read_preset_config(path)[1].get("preprocessing")
+        return registry.Preprocessing.from_config(own) if own else None
+    preset = _preset(path, family, arguments)
+    return None if preset is None else preset.preprocessing
+
+
 def load_weights(model, weights):
     """Loads `weights` (None, a preset tag or name, or a checkpoint path) into `model`.
 
@@ -130,6 +149,7 @@ __all__ = [
     "load_keras_weights",
     "load_state_dict",
     "load_weights",
+    "preprocessing_for",
     "save_keras_weights",
     "validate_weights_argument",
 ]

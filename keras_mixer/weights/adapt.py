@@ -2,9 +2,10 @@
 
 Shapes that match are taken as they are. Token-mixing weights whose token
 axes differ are resampled to the model's patch grid (`resample.py`). A head
-whose class count differs is left as the model initialised it, with a log
-line. Anything else is collected into one ValueError naming the key, the
-shape expected and the shape found.
+whose class count differs, or a head the checkpoint lacks altogether (a
+backbone), is left as the model initialised it, with a log line. Anything
+else is collected into one ValueError naming the key, the shape expected and
+the shape found.
 """
 
 import logging
@@ -18,7 +19,10 @@ logger = logging.getLogger("keras_mixer")
 
 # Keys in both spellings: variable paths (`block_0/token_mixing/fc1/kernel`)
 # and `.weights.h5` dataset paths (`layers/mixer_block/token_mixing/fc1/vars/0`).
-TOKEN_KEY = re.compile(r"token_mixing/(linear|fc1|fc2)/(kernel|bias|vars/0|vars/1)$")
+# gMLP's token map is the S x S `proj` of the gate inside its channel MLP.
+TOKEN_KEY = re.compile(
+    r"(?:token_mixing/(linear|fc1|fc2)|channel_mixing/gate/(proj))/(kernel|bias|vars/0|vars/1)$"
+)
 HEAD_KEY = re.compile(r"^(head|layers/head|layers/dense(_\d+)?)/(kernel|bias|vars/[01])$")
 H5_WEIGHT_NAMES = {"vars/0": "kernel", "vars/1": "bias"}
 
@@ -27,7 +31,8 @@ def role(key):
     """("token", layer, weight), ("head",) or None for any other weight."""
     match = TOKEN_KEY.search(key)
     if match:
-        return "token", match.group(1), H5_WEIGHT_NAMES.get(match.group(2), match.group(2))
+        weight = match.group(3)
+        return "token", match.group(1) or match.group(2), H5_WEIGHT_NAMES.get(weight, weight)
     return ("head",) if HEAD_KEY.match(key) else None
 
 
@@ -46,9 +51,12 @@ def adapt_checkpoint(model, found, expected, path, errors=()):
         errors: mismatches found before (missing keys), reported first.
     """
     adapted, errors, head = {}, list(errors), []
+    head_keys = [key for key in expected if role(key) == ("head",)]
+    headless = bool(head_keys) and not any(key in found for key in head_keys)
     for key, shape in expected.items():
         if key not in found:
-            errors.append(f"{key}: expected shape {shape}, missing from the checkpoint")
+            if not (headless and key in head_keys):
+                errors.append(f"{key}: expected shape {shape}, missing from the checkpoint")
             continue
         label, array = found[key]
         kind = role(key)
@@ -73,6 +81,11 @@ def adapt_checkpoint(model, found, expected, path, errors=()):
             f"Checkpoint {path!r} does not match model {model.name!r} (built for "
             f"input {model.input_shape[1:]} and output {model.output_shape[1:]}): "
             f"{describe(errors)}. Nothing was loaded."
+        )
+    if headless:
+        logger.warning(
+            "%s has no classifier head (a backbone); the body is loaded and the head of "
+            "model %r keeps its fresh initialisation.", path, model.name,
         )
     if head:
         classes = [found[key][1].shape[-1] for key in head][0]

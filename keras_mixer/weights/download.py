@@ -73,7 +73,8 @@ def converted_weights(preset):
     """Returns the path of a `registry.Preset` converted to a Keras `.weights.h5` (cached).
 
     The preset's variant is built at its own size and class count with the
-    arguments the checkpoint needs, and the checkpoint loaded into it.
+    arguments the checkpoint needs, and the checkpoint loaded into it; a
+    backbone preset's without its head, whose weights are not worth keeping.
     """
     from keras_mixer.weights import load_weights
 
@@ -84,6 +85,7 @@ def converted_weights(preset):
     model = preset.variant.build(
         input_shape=(preset.image_size, preset.image_size, 3),
         classes=preset.classes,
+        include_top=not preset.backbone,
         **preset.arguments,
     )
     load_weights(model, source)

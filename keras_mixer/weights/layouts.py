@@ -98,6 +98,10 @@ class Layout:
         grid: `(token-count weight, patch kernel)` Keras paths from which the
             checkpoint's input size is read (`keras-mixer convert`), or None
             when its weights do not depend on the input size.
+        gated: for a layout whose keys are another's (timm's gMixer and
+            Mixer), the `(fc1 key, fc2 key)` of a gated MLP: its checkpoints
+            are the ones whose fc1 has twice the outputs fc2 reads (the GLU
+            halves them; a plain MLP's are equal).
     """
 
     name: str
@@ -108,6 +112,16 @@ class Layout:
     gelu_approximate: bool = False
     ignored: tuple = ()
     grid: tuple = None
+    gated: tuple = ()
+
+    def matches(self, state):
+        """Whether the checkpoint `state` (keys to arrays with `shape`) is of this layout."""
+        if self.signature not in state:
+            return False
+        if not self.gated:
+            return True
+        fc1, fc2 = (state.get(key) for key in self.gated)
+        return fc1 is not None and fc2 is not None and fc1.shape[0] == 2 * fc2.shape[-1]
 
     def source_of(self, path):
         """Returns `(checkpoint key, transform name)` for a Keras variable path, or `(None, None)`."""

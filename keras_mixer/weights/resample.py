@@ -14,7 +14,8 @@ matrix back, a map `A` (tokens in -> tokens out) becomes `U A D`:
   region of the image is kept whether that region holds more or fewer tokens
   (each column of `D^T` sums to about `S / S'`).
 
-ResMLP's `A` (`linear`, `(S, S)`) has both sides; MLP-Mixer's `fc1` (`(S, D)`)
+ResMLP's `A` (`linear`, `(S, S)`) and gMLP's gate map (`proj`, `(S, S)`)
+have both sides; MLP-Mixer's `fc1` (`(S, D)`)
 reads tokens, `fc2` (`(D, S)`) and both token biases write them. A map that is
 smooth over image coordinates becomes the same map sampled on the new grid
 (tests/test_resolution.py). On an image enlarged by an integer factor, `D`
@@ -74,6 +75,8 @@ def resample_axis(array, axis, grid_in, grid_out, side):
 TOKEN_AXES = {
     ("linear", "kernel"): ((0, "input"), (1, "output")),
     ("linear", "bias"): ((0, "output"),),
+    ("proj", "kernel"): ((0, "input"), (1, "output")),
+    ("proj", "bias"): ((0, "output"),),
     ("fc1", "kernel"): ((0, "input"),),
     ("fc1", "bias"): (),
     ("fc2", "kernel"): ((1, "output"),),
@@ -84,7 +87,7 @@ TOKEN_AXES = {
 def resample_token_weight(array, layer, weight, expected_shape, grid_out):
     """Resamples a token-mixing weight to `grid_out`; raises a ValueError if it cannot.
 
-    `layer` is "linear", "fc1" or "fc2" and `weight` "kernel" or "bias"; the
+    `layer` is "linear", "proj", "fc1" or "fc2" and `weight` "kernel" or "bias"; the
     checkpoint's grid is inferred as square from its token count.
     """
     axes = TOKEN_AXES[(layer, weight)]

@@ -23,7 +23,8 @@ from keras_mixer.weights.layouts import Layout
 
 def discover(package):
     """The `LAYOUT` of every module of `package`, checked: one per module, named after
-    it, each with its own signature key."""
+    it, each with its own signature key (or the same key and a gated MLP's shapes).
+    Gated layouts come first: a plain layout with their keys would take their files."""
     layouts, signatures = [], {}
     for module in pkgutil.iter_modules(package.__path__):
         layout = getattr(importlib.import_module(f"{package.__name__}.{module.name}"), "LAYOUT", None)
@@ -32,23 +33,23 @@ def discover(package):
                 f"Converter module {package.__name__}.{module.name} has LAYOUT={layout!r}; "
                 f"expected a keras_mixer.weights.layouts.Layout named {module.name!r}."
             )
-        if layout.signature in signatures:
+        if (layout.signature, layout.gated) in signatures:
             raise ValueError(
-                f"Converters {signatures[layout.signature]!r} and {layout.name!r} have the same "
-                f"signature key {layout.signature!r}; expected a key only one layout has."
+                f"Converters {signatures[layout.signature, layout.gated]!r} and {layout.name!r} have "
+                f"the same signature key {layout.signature!r}; expected a key only one layout has."
             )
-        signatures[layout.signature] = layout.name
+        signatures[layout.signature, layout.gated] = layout.name
         layouts.append(layout)
-    return tuple(layouts)
+    return tuple(sorted(layouts, key=lambda layout: not layout.gated))
 
 
 LAYOUTS = discover(sys.modules[__name__])
 
 
 def detect_layout(state, path):
-    """Returns the `Layout` whose signature key `state` holds, or raises naming the known ones."""
+    """Returns the `Layout` that `state` matches (`Layout.matches`), or raises naming the known ones."""
     for layout in LAYOUTS:
-        if layout.signature in state:
+        if layout.matches(state):
             return layout
     sample = ", ".join(sorted(state)[:6])
     known = "; ".join(layout.description for layout in LAYOUTS)
