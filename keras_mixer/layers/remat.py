@@ -20,7 +20,7 @@ class RematWithKeywords:
     ...     pass
     >>> with keras.RematScope(mode="list_of_layers", layer_names=["noisy"]):
     ...     layer = Noisy(0.5, name="noisy")
-    >>> layer(np.ones((2, 3)), training=False).shape
+    >>> tuple(layer(np.ones((2, 3)), training=False).shape)
     (2, 3)
     """
 

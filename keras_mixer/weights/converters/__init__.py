@@ -8,8 +8,8 @@ shared (`keras_mixer.weights.foreign`).
 Example:
 
 >>> from keras_mixer.weights.converters import LAYOUTS, detect_layout
->>> sorted(layout.name for layout in LAYOUTS)[:2]
-['mixer_flax', 'mixer_timm']
+>>> sorted(layout.name for layout in LAYOUTS)[:3]
+['gmixer_timm', 'gmlp_timm', 'mixer_flax']
 >>> detect_layout({"blocks.0.linear_tokens.weight": None}, "w.pth").family
 'resmlp'
 """
