@@ -68,6 +68,7 @@ def save_preset(model, folder):
         "format_version": FORMAT_VERSION,
         "family": spec.family,
         "variant": spec.variant,
+        "preset": spec.preset,
         "parameter_count": int(model.count_params()),
     }
     with staged(folder) as partial:
@@ -127,6 +128,29 @@ def read_preset_config(folder):
     if isinstance(arguments.get("input_shape"), list):
         arguments["input_shape"] = tuple(arguments["input_shape"])
     return family, arguments
+
+
+def registered_preset_of(folder):
+    """The registered preset whose weights the folder's model was made from (metadata "preset"), or None.
+
+    Its evaluation transform, where it has its own, stays the model's.
+    """
+    metadata = _read_json(folder, METADATA)
+    name = metadata.get("preset")
+    if name is None:
+        return None
+    if not isinstance(name, str) or name not in registry.list_presets():
+        raise ValueError(
+            f"{os.path.join(folder, METADATA)!r} names preset {name!r}; expected None or one of "
+            f"keras_mixer.list_presets()."
+        )
+    preset = registry.preset_info(name)
+    if metadata.get("variant") != preset.variant.name:
+        raise ValueError(
+            f"{os.path.join(folder, METADATA)!r} names preset {name!r} of {preset.variant.name} "
+            f"for a model of variant {metadata.get('variant')!r}; expected the preset's variant."
+        )
+    return preset
 
 
 def check_preset_family(folder, family):

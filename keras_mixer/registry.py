@@ -165,7 +165,10 @@ class Preset:
     body only, and a model built with a head keeps a fresh one (or build it
     with `include_top=False`). `preprocessing` is the preset's own input
     normalisation where it differs from its family's; a model built with the
-    preset's weights takes it.
+    preset's weights takes it. `eval_transform` likewise is the preset's own
+    evaluation transform where its publisher evaluates it differently; a model
+    built with the preset's weights records the preset in its spec and is
+    exported with it.
     """
 
     variant: Variant
@@ -182,6 +185,7 @@ class Preset:
     sha256: str = None
     backbone: bool = False
     preprocessing: Preprocessing = None
+    eval_transform: EvalTransform = None
 
     @property
     def gelu_approximate(self):

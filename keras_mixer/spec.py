@@ -18,7 +18,9 @@ class ModelSpec:
     `classes`, `include_top`, `pooling`, `include_preprocessing`, `input_shape`,
     ...), JSON values only, so `family_info(family).builder(**arguments)`
     builds the same graph. `form` is "training", or "fused" after
-    `keras_mixer.fuse_for_inference`.
+    `keras_mixer.fuse_for_inference`; `preset` names the registered preset
+    whose weights the builder loaded, if any (its evaluation transform, where
+    it has its own, is the model's).
 
     Example:
 
@@ -34,6 +36,7 @@ class ModelSpec:
     variant: str = None
     arguments: dict = dataclasses.field(default_factory=dict)
     form: str = "training"
+    preset: str = None
 
     @property
     def preprocessing(self):
@@ -45,12 +48,16 @@ class ModelSpec:
 
     @property
     def eval_transform(self):
-        """The family's `EvalTransform` (resize, crop ratio, interpolation)."""
-        return registry.family_info(self.family).eval_transform
+        """The `EvalTransform` (resize, crop ratio, interpolation): the preset's own, else the family's."""
+        own = registry.preset_info(self.preset).eval_transform if self.preset else None
+        return own or registry.family_info(self.family).eval_transform
 
     def get_config(self):
-        return {"family": self.family, "variant": self.variant,
-                "arguments": _jsonable(self.arguments), "form": self.form}
+        config = {"family": self.family, "variant": self.variant,
+                  "arguments": _jsonable(self.arguments), "form": self.form}
+        if self.preset:
+            config["preset"] = self.preset
+        return config
 
     @classmethod
     def from_config(cls, config):
@@ -63,7 +70,10 @@ class ModelSpec:
         form = config.get("form", "training")
         if form not in ("training", "fused"):
             raise ValueError(f"spec form={form!r} is not supported; expected 'training' or 'fused'.")
-        return cls(config["family"], config.get("variant"), arguments, form)
+        preset = config.get("preset")
+        if preset is not None:
+            registry.preset_info(preset)  # a known preset, or a ValueError listing them
+        return cls(config["family"], config.get("variant"), arguments, form, preset)
 
 
 def _jsonable(value):

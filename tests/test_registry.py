@@ -152,3 +152,39 @@ def test_oversized_or_broken_preset_json_is_refused(tmp_path):
     (folder / "config.json").write_bytes(b"\xff{")
     with pytest.raises(ValueError, match="is not JSON"):
         keras_mixer.from_preset(str(folder))
+
+
+def test_a_preset_with_its_own_evaluation_transform_is_exported_with_it(tmp_path, monkeypatch):
+    """MIIL's Mixer-B/16 is evaluated by timm with bilinear resizing and x/255 inputs; a model
+    built with its weights records the preset, keeps it in .keras and preset folders, and the
+    export's evaluation policy follows it."""
+    import keras_mixer.weights as weights
+    from keras_mixer.export.eval_policy import eval_policy_for
+    from keras_mixer.spec import ModelSpec
+
+    spec = ModelSpec("mixer", "mixer_b16", {}, preset="mixer_b16.miil_in21k_ft_in1k")
+    assert ModelSpec.from_config(spec.get_config()) == spec
+    assert (spec.eval_transform.interpolation, spec.eval_transform.crop_ratio) == ("bilinear", 0.875)
+    assert ModelSpec("mixer", "mixer_b16", {}).eval_transform.interpolation == "bicubic"
+    with pytest.raises(ValueError, match="mixer_b16.nothing"):
+        ModelSpec.from_config({**spec.get_config(), "preset": "mixer_b16.nothing"})
+
+    monkeypatch.setattr(weights, "converted_weights", lambda preset: "not downloaded")
+    monkeypatch.setattr(weights, "load_keras_weights", lambda model, path: model)
+    model = keras_mixer.MLPMixerB16(weights="miil_in21k_ft_in1k")
+    assert model.spec.preset == "mixer_b16.miil_in21k_ft_in1k"
+    assert model.spec.preprocessing.std == (255.0,) * 3
+    assert eval_policy_for(model).interpolation == "bilinear"
+    assert keras_mixer.MLPMixerB16(weights="imagenet").spec.preset == "mixer_b16.imagenet"
+
+    folder = tmp_path / "miil"
+    keras_mixer.save_preset(model, folder)
+    assert json.loads((folder / "metadata.json").read_text())["preset"] == "mixer_b16.miil_in21k_ft_in1k"
+    monkeypatch.undo()
+    assert keras_mixer.from_preset(str(folder)).spec.preset == "mixer_b16.miil_in21k_ft_in1k"
+    for preset, message in (("mixer_b16.nothing", "expected None or one of"),
+                            ("resmlp12.imagenet", "expected the preset's variant")):
+        metadata = json.loads((folder / "metadata.json").read_text())
+        (folder / "metadata.json").write_text(json.dumps({**metadata, "preset": preset}))
+        with pytest.raises(ValueError, match=message):
+            keras_mixer.from_preset(str(folder))

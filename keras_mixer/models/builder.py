@@ -18,6 +18,7 @@ from keras_mixer.models.model import ModelSpec
 from keras_mixer.models.model import remat_scope
 from keras_mixer.weights import load_weights
 from keras_mixer.weights import preprocessing_for
+from keras_mixer.weights import preset_for
 from keras_mixer.weights import validate_weights_argument
 
 POOLINGS = (None, "avg", "max")
@@ -253,11 +254,14 @@ def finish_model(inputs, input_tensor, outputs, name, weights, family, arguments
     """Wraps the graph in a `Model` with its spec and loads `weights` (see keras_mixer.weights).
 
     The spec names the registered variant whose architecture `arguments` match,
-    if any; `remat_layers` are the layers made in a `remat_scope`.
+    if any, and the preset `weights` names; `remat_layers` are the layers made
+    in a `remat_scope`.
     """
     source = inputs if input_tensor is None else keras.utils.get_source_inputs(inputs)
     variant = registry.find_variant(family, arguments)
-    spec = ModelSpec(family, variant.name if variant else None, arguments)
+    preset = preset_for(weights, family, arguments)
+    spec = ModelSpec(family, variant.name if variant else None, arguments,
+                     preset=preset.name if preset else None)
     model = Model(source, outputs, name=name, spec=spec, remat_layers=remat_layers)
     return load_weights(model, weights)
 

@@ -205,4 +205,6 @@ for _tag, _classes, _top1, _top1_source, _data in (
         layout="mixer_timm", classes=_classes, training_data=_data, license="Apache-2.0",
         top1=_top1, top1_source=_top1_source, arguments={"gelu_approximate": False},
         preprocessing=registry.Preprocessing(mean=(0.0,) * 3, std=(255.0,) * 3),
+        # timm's mixer_b16_224.miil cfgs: bilinear, crop_pct 0.875.
+        eval_transform=registry.EvalTransform(0.875, "bilinear", "timm mixer_b16_224.miil configs"),
     )

@@ -15,6 +15,7 @@ import os
 from keras_mixer import registry
 from keras_mixer.presets import check_preset_family
 from keras_mixer.presets import is_preset_folder
+from keras_mixer.presets import registered_preset_of
 from keras_mixer.presets import read_preset_config
 from keras_mixer.spec import spec_of
 
@@ -104,11 +105,11 @@ def gelu_approximate_for(weights, family, arguments):
     return read_layout(path, lazy=True)[0].gelu_approximate
 
 
-def preprocessing_for(weights, family, arguments):
-    """The input normalisation the weights bring where it differs from the family's, or None.
+def preset_for(weights, family, arguments):
+    """The registered `Preset` the weights come from, or None.
 
-    A registered preset's own `Preprocessing` (MIIL's Mixer-B/16: `x / 255`),
-    or the one a preset folder's model was built with; None for everything else.
+    `weights` names it (a preset name or tag), or is a preset folder saved
+    from a model built with it.
     """
     validate_weights_argument(weights, family, arguments)
     if weights is None:
@@ -116,9 +117,20 @@ def preprocessing_for(weights, family, arguments):
     path = os.fspath(weights)
     if is_preset_folder(path):
         check_preset_family(path, family)
-        own = read_preset_config(path)[1].get("preprocessing")
+        return registered_preset_of(path)
+    return _preset(path, family, arguments)
+
+
+def preprocessing_for(weights, family, arguments):
+    """The input normalisation the weights bring where it differs from the family's, or None.
+
+    A registered preset's own `Preprocessing` (MIIL's Mixer-B/16: `x / 255`),
+    or the one a preset folder's model was built with; None for everything else.
+    """
+    preset = preset_for(weights, family, arguments)  # checks `weights` first
+    if weights is not None and is_preset_folder(os.fspath(weights)):
+        own = read_preset_config(os.fspath(weights))[1].get("preprocessing")
         return registry.Preprocessing.from_config(own) if own else None
-    preset = _preset(path, family, arguments)
     return None if preset is None else preset.preprocessing
 
 
@@ -150,6 +162,7 @@ __all__ = [
     "load_state_dict",
     "load_weights",
     "preprocessing_for",
+    "preset_for",
     "save_keras_weights",
     "validate_weights_argument",
 ]
