@@ -14,15 +14,20 @@ or class count as for any checkpoint). A registered preset name
 (`"resmlp12.imagenet"`) works too. Converted weights can so be published, on
 Hugging Face for example, and loaded with no conversion step. A folder is
 untrusted input: the JSON files are bounded in size and checked field by
-field, and only keras_mixer's own builders are called, with arguments they
-check.
+field, only keras_mixer's own builders are called, with arguments they
+check, and the model `config.json` describes is first built without
+allocating its variables and refused if it has more than `MAX_BLOCKS` blocks
+or more parameters than `model.weights.h5` holds: a 200-byte config cannot
+ask for a 100 GB model.
 """
 
 import inspect
 import json
+import math
 import os
 
 import keras
+from keras.src.backend.common import global_state
 
 from keras_mixer import registry
 from keras_mixer.spec import spec_of
@@ -33,6 +38,7 @@ CONFIG = "config.json"
 WEIGHTS = "model.weights.h5"
 METADATA = "metadata.json"
 MAX_JSON_BYTES = 64 * 1024
+MAX_BLOCKS = 1000  # building a model takes time per block; published models have at most 36
 FORMAT_VERSION = 1
 
 
@@ -130,6 +136,64 @@ def read_preset_config(folder):
     return family, arguments
 
 
+def _block_count(family, arguments):
+    """The blocks the arguments ask for (values that are not counts are left to the builder's checks)."""
+    parameters = inspect.signature(family.builder).parameters
+    blocks = 0
+    for name in family.depth_arguments:
+        value = arguments.get(name, parameters[name].default)
+        for count in value if isinstance(value, (tuple, list)) else (value,):
+            if isinstance(count, int) and count > 0:
+                blocks += count
+    return blocks
+
+
+def _parameter_count_without_variables(family, arguments):
+    """The parameter count of `family.builder(**arguments)`, built in a
+    `keras.StatelessScope` that allocates no variable.
+
+    Keras keeps the variables a stateless scope created to initialise them
+    at the next scope's exit; these are dropped (from this thread's list, so
+    only ours) whatever happens, or a refused model would be allocated later.
+    """
+    pending = global_state.get_global_attribute("uninitialized_variables", [], set_to_default=True)
+    before = len(pending)
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            model = family.builder(**arguments)
+        return sum(math.prod(weight.shape) for weight in model.weights)
+    finally:
+        del pending[before:]
+
+
+def check_preset_size(folder, family, arguments):
+    """Raises unless the model of a preset's config is no larger than its weights file.
+
+    Nothing is allocated: the blocks are counted from the arguments, the
+    parameters by a build without variables, the file's weights from its
+    metadata.
+    """
+    info, config = registry.family_info(family), os.path.join(folder, CONFIG)
+    blocks = _block_count(info, arguments)
+    if blocks > MAX_BLOCKS:
+        raise ValueError(
+            f"{config!r} asks for {blocks:,} blocks ({', '.join(info.depth_arguments)}); "
+            f"expected at most {MAX_BLOCKS:,}."
+        )
+    declared = _parameter_count_without_variables(info, arguments)
+    weights = os.path.join(folder, WEIGHTS)
+    if not os.path.isfile(weights):
+        raise ValueError(f"Preset folder {folder!r} has no {WEIGHTS}.")
+    from keras_mixer.weights.keras_file import stored_parameter_count
+
+    stored = stored_parameter_count(weights)
+    if declared > stored:
+        raise ValueError(
+            f"{config!r} describes a model of {declared:,} parameters, but {weights!r} holds "
+            f"{stored:,}; expected a config whose model the weights file holds. Nothing was built."
+        )
+
+
 def registered_preset_of(folder):
     """The registered preset whose weights the folder's model was made from (metadata "preset"), or None.
 
@@ -185,4 +249,5 @@ def from_preset(preset, **kwargs):
                   **kwargs}
         return info.variant.build(weights=info.tag, **kwargs)
     family, arguments = read_preset_config(os.fspath(preset))
+    check_preset_size(os.fspath(preset), family, arguments)
     return registry.family_info(family).builder(**{**arguments, **kwargs}, weights=preset)

@@ -108,7 +108,9 @@ class Family:
     `gelu_approximate` is the GELU form (False: exact erf, True: tanh, None:
     the form of the checkpoint loaded, see `Preset.arguments`);
     `feature_layers(arguments)` gives the `{feature name: layer name}` of the
-    outputs `keras_mixer.feature_extractor` hands out, shallowest first.
+    outputs `keras_mixer.feature_extractor` hands out, shallowest first;
+    `depth_arguments` names the arguments that count the blocks (an int, or
+    one int per stage), which bounds a model described by a file.
     """
 
     name: str
@@ -124,6 +126,7 @@ class Family:
     gelu_approximate: bool = False
     params_note: str = ""
     feature_layers: object = None
+    depth_arguments: tuple = ("depth",)
 
 
 @dataclasses.dataclass(frozen=True)

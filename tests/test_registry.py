@@ -17,6 +17,8 @@ import pytest
 import keras_mixer
 from conftest import random_images
 from keras_mixer import registry
+from keras_mixer.benchmark.machine import peak_memory_mb
+from keras_mixer.benchmark.machine import reset_peak_memory
 
 
 def test_listing_and_lookup():
@@ -141,6 +143,50 @@ def test_hostile_preset_config_is_refused_before_anything_runs(tmp_path, config,
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match=message):
         keras_mixer.from_preset(str(folder))
+
+
+def _saved_small_mixer(tmp_path, **config):
+    """A preset folder of a small Mixer whose config.json then asks for `config`."""
+    folder = str(tmp_path / "preset")
+    keras_mixer.save_preset(small_mixer(classes=3), folder)
+    with open(os.path.join(folder, "config.json")) as file:
+        content = json.load(file)
+    content["config"].update(config)
+    with open(os.path.join(folder, "config.json"), "w") as file:
+        json.dump(content, file)
+    return folder
+
+
+def test_a_preset_config_asking_for_a_huge_model_is_refused_before_any_allocation(tmp_path):
+    """A few changed numbers in config.json describe a model of 1 GB (270 M parameters) beside a
+    17 KB weights file: before the check it was built (peak memory +1.3 to +1.7 GB) and only
+    then refused by the loader; the variables of the count are dropped too (kept, the next
+    symbolic op allocated them: +1.3 GB on TensorFlow and torch)."""
+    folder = _saved_small_mixer(tmp_path, patch_size=16, embed_dim=2048, depth=8, token_mixing_dim=8,
+                                channel_mixing_dim=8192, input_shape=[224, 224, 3])
+    reset_peak_memory()
+    before = peak_memory_mb()
+    with pytest.raises(ValueError, match=r"describes a model of 270,194,787 parameters, but .* holds 4,383"):
+        keras_mixer.from_preset(folder)
+    inputs = keras.Input((4,))
+    keras.layers.Lambda(keras.ops.sin)(inputs)  # a symbolic op: where Keras initialises pending variables
+    assert peak_memory_mb() - before < 300
+
+
+@pytest.mark.parametrize(
+    "family, config",
+    [("mixer", {"depth": 10**7}), ("repmlpnet", {"depths": [2, 2, 10**7, 2]})],
+)
+def test_a_preset_config_asking_for_too_many_blocks_is_refused_at_once(tmp_path, family, config):
+    if family == "mixer":
+        folder = _saved_small_mixer(tmp_path, **config)
+    else:
+        folder = str(tmp_path / "preset")
+        os.makedirs(folder)
+        with open(os.path.join(folder, "config.json"), "w") as file:
+            json.dump({"module": "keras_mixer", "class_name": "RepMLPNet", "config": config}, file)
+    with pytest.raises(ValueError, match=rf"asks for 10,000,00\d blocks \(depths?\); expected at most 1,000"):
+        keras_mixer.from_preset(folder)
 
 
 def test_oversized_or_broken_preset_json_is_refused(tmp_path):

@@ -209,6 +209,7 @@ FAMILY = registry.register_family(registry.Family(
     stochastic_depth="none (the official code has no stochastic depth)",
     gelu_approximate=False,
     params_note=" (deploy form, trainable)",
+    depth_arguments=("depths",),
     feature_layers=lambda arguments: {
         f"stage{stage}": f"stage{stage}_unit{depth - 1}_add2" for stage, depth in enumerate(arguments["depths"])
     },

@@ -84,6 +84,12 @@ def _read_h5(path):
     return {key: shape for key, shape in contents.items() if key.startswith("layers/")}
 
 
+def stored_parameter_count(path):
+    """The number of weight values the layer datasets of a `.weights.h5` file
+    declare, from its metadata after the checks of `_read_h5` (nothing is read)."""
+    return sum(element_count(shape) for shape in _read_h5(path).values())
+
+
 def _read_h5_arrays(path, keys):
     """Reads the datasets `keys` (already checked by `_read_h5`)."""
     try:
