@@ -27,7 +27,6 @@ import math
 import os
 
 import keras
-from keras.src.backend.common import global_state
 
 from keras_mixer import registry
 from keras_mixer.spec import spec_of
@@ -155,7 +154,12 @@ def _parameter_count_without_variables(family, arguments):
     Keras keeps the variables a stateless scope created to initialise them
     at the next scope's exit; these are dropped (from this thread's list, so
     only ours) whatever happens, or a refused model would be allocated later.
+    Keras has no public way to drop them, so this reads its own list (the one
+    `register_uninitialized_variable` fills; tests/test_registry.py fails if
+    it moves).
     """
+    from keras.src.backend.common import global_state
+
     pending = global_state.get_global_attribute("uninitialized_variables", [], set_to_default=True)
     before = len(pending)
     try:

@@ -7,7 +7,7 @@ token-mixing weights to the new patch grid (docs/weights.md). Reports the
 held-out accuracy without any retraining and after one short fine-tuning
 epoch. Run:
 
-    python -m keras_mixer.experiments.resolution_digits [--family mixer]
+    python -m keras_mixer.experiments.resolution_digits [--family mixer|gmlp]
 """
 
 import argparse
@@ -18,6 +18,7 @@ import numpy as np
 
 TRAIN_SIZE = (16, 16)
 TARGET_SIZES = ((24, 24), (32, 32), (16, 24), (8, 8))
+FAMILIES = ("resmlp", "mixer", "gmlp")  # one token map per block (gMLP: the gate's S x S map)
 
 
 def resize_digits(images, size):
@@ -31,6 +32,8 @@ def build(family, size, weights=None):
     common = dict(patch_size=2, embed_dim=64, depth=4, input_shape=(*size, 3), classes=10, weights=weights)
     if family == "mixer":
         return keras_mixer.MLPMixer(token_mixing_dim=64, channel_mixing_dim=256, **common)
+    if family == "gmlp":
+        return keras_mixer.GMLP(mlp_ratio=4.0, **common)
     return keras_mixer.ResMLP(layer_scale_init=0.1, **common)
 
 
@@ -75,7 +78,7 @@ def run(family="resmlp", epochs=30, seed=0, verbose=0):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--family", choices=("resmlp", "mixer"), default="resmlp")
+    parser.add_argument("--family", choices=FAMILIES, default="resmlp")
     parser.add_argument("--epochs", type=int, default=30, help="training epochs at 16x16")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
