@@ -18,7 +18,7 @@ import numpy as np
 
 TRAIN_SIZE = (16, 16)
 TARGET_SIZES = ((24, 24), (32, 32), (16, 24), (8, 8))
-FAMILIES = ("resmlp", "mixer", "gmlp")  # one token map per block (gMLP: the gate's S x S map)
+FAMILIES = ("resmlp", "mixer", "gmlp")  # families with token maps to resample (gMLP: its gates' S x S maps)
 
 
 def resize_digits(images, size):
